@@ -1,0 +1,212 @@
+"""Replay buffer that stores each 84x84 frame once and rebuilds the 4-frame stacks by index.
+
+A slot holds the newest frame and the vector of one observation, plus the transition that starts
+from it (action, reward, terminated, truncated). The next observation of the transition in slot
+``i`` is slot ``i + 1``; when an episode ends, its final observation gets a slot of its own that
+is never sampled as a transition start. Older frames of a stack are the preceding slots of the
+same episode, clamped at the episode's first frame, which is exactly gymnasium's
+``FrameStackObservation`` padding (``padding_type="reset"``).
+
+Memory: about 7.1 KB per transition for ``uint8[4, 84, 84]`` + ``float32[k]`` (one 7,056-byte
+frame, the vector, action, reward, flags), against 56 KB for storing ``obs`` and ``next_obs`` stacks.
+Observations are stored as uint8, never float.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+STACK = 4
+
+
+class ReplayMemoryError(MemoryError):
+    """The requested buffer does not fit in the memory that is available."""
+
+
+class Batch(NamedTuple):
+    """A sampled minibatch, as torch tensors: B transitions."""
+
+    image: torch.Tensor  # uint8 [B, 4, 84, 84]
+    vector: torch.Tensor  # float32 [B, k]
+    action: torch.Tensor  # float32 [B, 2]
+    reward: torch.Tensor  # float32 [B]
+    next_image: torch.Tensor  # uint8 [B, 4, 84, 84]
+    next_vector: torch.Tensor  # float32 [B, k]
+    terminated: torch.Tensor  # float32 [B]: 1 only for a true termination, never for a time limit
+
+
+def available_memory_bytes() -> int:
+    """Memory the OS can give us now (MemAvailable on Linux, free pages elsewhere)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def slots_for(capacity: int) -> int:
+    """Slots needed to keep ``capacity`` transitions: one extra per episode end, 5% headroom
+    (exact for episodes of 20+ steps), and the few slots at the ring's seam that are never sampled."""
+    return capacity + capacity // 20 + 16
+
+
+def bytes_per_slot(frame_shape: tuple[int, int], vector_dim: int, action_dim: int) -> int:
+    """Bytes of one slot: frame + vector + action + reward + flags and bookkeeping."""
+    return int(np.prod(frame_shape)) + 4 * vector_dim + 4 * action_dim + 4 + 3 + 4
+
+
+class ReplayBuffer:
+    """Frame-deduplicated replay for dict observations ``{"image": uint8[4,H,W], "vector": float32[k]}``."""
+
+    def __init__(
+        self,
+        capacity: int,
+        vector_dim: int,
+        frame_shape: tuple[int, int] = (84, 84),
+        action_dim: int = 2,
+        seed: int = 0,
+        memory_limit_bytes: int | None = None,
+    ):
+        self.capacity = capacity
+        self.n_slots = slots_for(capacity)
+        need = self.n_slots * bytes_per_slot(frame_shape, vector_dim, action_dim)
+        limit = available_memory_bytes() if memory_limit_bytes is None else memory_limit_bytes
+        if need > 0.9 * limit:
+            raise ReplayMemoryError(
+                f"replay buffer of {capacity:,} transitions needs {need / 2**30:.2f} GiB but only "
+                f"{limit / 2**30:.2f} GiB of memory is available; lower training.buffer_size "
+                f"(at most about {int(0.9 * limit / need * capacity):,} fits)"
+            )
+        self.nbytes = need
+        s = self.n_slots
+        self.frames = np.zeros((s, *frame_shape), np.uint8)
+        self.vectors = np.zeros((s, vector_dim), np.float32)
+        self.actions = np.zeros((s, action_dim), np.float32)
+        self.rewards = np.zeros(s, np.float32)
+        self.terminated = np.zeros(s, bool)
+        self.truncated = np.zeros(s, bool)
+        self.episode_pos = np.zeros(s, np.int32)  # index of this frame within its episode segment
+        self.is_transition = np.zeros(s, bool)  # slot starts a sampleable transition
+        self.ptr = 0  # next slot to write
+        self.filled = 0  # slots written, up to n_slots
+        self.size = 0  # sampleable transitions
+        self.rng = np.random.default_rng(seed)
+        self._open = False  # the last written slot is an observation awaiting its transition
+
+    def __len__(self) -> int:
+        return self.size
+
+    def _write_frame(self, frame: np.ndarray, vector: np.ndarray, pos: int) -> int:
+        i = self.ptr
+        # The oldest slots after i lose the frame their stacks start from: never sample them again.
+        for j in range(i, i + STACK):
+            k = j % self.n_slots
+            if self.is_transition[k]:
+                self.is_transition[k] = False
+                self.size -= 1
+        self.frames[i] = frame
+        self.vectors[i] = vector
+        self.episode_pos[i] = pos
+        self.ptr = (i + 1) % self.n_slots
+        self.filled = min(self.filled + 1, self.n_slots)
+        return i
+
+    def _start_segment(self, obs: dict[str, np.ndarray]) -> None:
+        image = obs["image"]
+        # Frames before the first one that differs from the oldest are reset padding; the rest are
+        # history that the stacks of this segment's first transitions need (e.g. after a resume).
+        first = 0
+        while first < STACK - 1 and np.array_equal(image[first + 1], image[0]):
+            first += 1
+        for pos, frame in enumerate(image[first:]):
+            self._write_frame(frame, obs["vector"], pos)
+        self._open = True
+
+    def add(
+        self,
+        obs: dict[str, np.ndarray],
+        action: np.ndarray,
+        reward: float,
+        next_obs: dict[str, np.ndarray],
+        terminated: bool,
+        truncated: bool,
+    ) -> None:
+        """Store one transition. ``obs`` must be the ``next_obs`` of the previous call unless that
+        call ended an episode (then a new episode segment starts from ``obs``)."""
+        if not self._open:
+            self._start_segment(obs)
+        i = (self.ptr - 1) % self.n_slots
+        self.actions[i] = action
+        self.rewards[i] = reward
+        self.terminated[i] = terminated
+        self.truncated[i] = truncated
+        self._write_frame(next_obs["image"][-1], next_obs["vector"], int(self.episode_pos[i]) + 1)
+        self.is_transition[i] = True
+        self.size += 1
+        self._open = not (terminated or truncated)
+
+    def _stack_indices(self, idx: np.ndarray) -> np.ndarray:
+        """Slots of the 5 frames that make up obs (first 4) and next_obs (last 4) of transitions ``idx``."""
+        nxt = (idx + 1) % self.n_slots
+        back = np.minimum(np.arange(STACK, -1, -1)[None, :], self.episode_pos[nxt][:, None])
+        return (nxt[:, None] - back) % self.n_slots
+
+    def sample_indices(self, batch_size: int) -> np.ndarray:
+        """Uniform sample of transition slots (rejection sampling over the few non-transition slots)."""
+        if self.size == 0:
+            raise ValueError("cannot sample from an empty replay buffer")
+        out = np.empty(0, np.int64)
+        while len(out) < batch_size:
+            cand = self.rng.integers(0, self.filled, size=batch_size)
+            out = np.concatenate([out, cand[self.is_transition[cand]]])
+        return out[:batch_size]
+
+    def sample(self, batch_size: int, device: torch.device | str = "cpu") -> Batch:
+        """Sample ``batch_size`` transitions uniformly, as tensors on ``device``."""
+        idx = self.sample_indices(batch_size)
+        frames = self.frames[self._stack_indices(idx)]  # [B, 5, H, W]
+        nxt = (idx + 1) % self.n_slots
+        t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device, non_blocking=True)
+        return Batch(
+            image=t(frames[:, :STACK]),
+            vector=t(self.vectors[idx]),
+            action=t(self.actions[idx]),
+            reward=t(self.rewards[idx]),
+            next_image=t(frames[:, 1:]),
+            next_vector=t(self.vectors[nxt]),
+            terminated=t(self.terminated[idx].astype(np.float32)),
+        )
+
+    _ARRAYS = ("frames", "vectors", "actions", "rewards", "terminated", "truncated", "episode_pos", "is_transition")
+
+    def state_dict(self) -> dict:
+        """Contents and RNG as tensors and plain values (loadable with ``torch.load(weights_only=True)``)."""
+        n = self.filled
+        state = {name: torch.from_numpy(getattr(self, name)[:n].copy()) for name in self._ARRAYS}
+        state.update(
+            capacity=self.capacity, ptr=self.ptr, filled=self.filled, size=self.size, open=self._open,
+            rng=self.rng.bit_generator.state,
+        )
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        if state["capacity"] != self.capacity:
+            raise ValueError(f"replay capacity {state['capacity']} in checkpoint != configured {self.capacity}")
+        n = state["filled"]
+        for name in self._ARRAYS:
+            getattr(self, name)[:n] = state[name].numpy()
+        self.ptr, self.filled, self.size, self._open = state["ptr"], n, state["size"], state["open"]
+        self.rng.bit_generator.state = state["rng"]
+
+    def rng_state(self) -> dict:
+        return self.rng.bit_generator.state
+
+    def set_rng_state(self, state: dict) -> None:
+        self.rng.bit_generator.state = state

@@ -1,0 +1,139 @@
+"""TD3 (Fujimoto, van Hoof and Meger, 2018) on image + vector observations.
+
+Twin critics with the clipped double-Q target, target policy smoothing, delayed actor and target
+updates, Polyak-averaged targets; per-group gradient clipping with the norm logged before and after.
+``update(batch)`` performs one critic update (and, every ``policy_freq``-th call, one actor update
+and one target update) and returns its telemetry keyed by the tag names of ``td3drive.tags``.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.nn.utils import clip_grad_norm_, get_total_norm
+
+from td3drive import tags
+from td3drive.agent.networks import Actor, Critic, Encoder, parameter_groups
+from td3drive.agent.replay import Batch
+from td3drive.config import AgentConfig
+
+
+class TD3:
+    """The agent: networks, targets, optimizers and the update rule. Knows nothing about envs."""
+
+    def __init__(self, vector_dim: int, cfg: AgentConfig, device: torch.device | str = "cpu", action_dim: int = 2):
+        self.cfg = cfg
+        self.device = torch.device(device)
+        self.separate = cfg.encoder == "separate"
+        critic_encoder = Encoder(vector_dim, cfg.features_dim)
+        actor_encoder = Encoder(vector_dim, cfg.features_dim) if self.separate else None
+        self.critic = Critic(critic_encoder, cfg.hidden_dim, action_dim).to(self.device)
+        self.actor = Actor(critic_encoder.out_dim, cfg.hidden_dim, action_dim, actor_encoder).to(self.device)
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
+        # In `critic` mode the actor's parameters are its head only: the actor loss cannot reach the CNN.
+        self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr)
+        self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr)
+        groups = parameter_groups(self.actor, self.critic)
+        self.actor_groups = {k: v for k, v in groups.items() if k.startswith("actor")}
+        self.critic_groups = {k: v for k, v in groups.items() if k.startswith("critic")}
+        self.total_it = 0
+
+    def _actor_features(self, image: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
+        if self.separate:
+            return self.actor.encoder(image, vector)
+        # `critic` mode: the actor sees the critic's features, detached (DrQ-v2, SAC-AE, CURL).
+        return self.critic.encoder(image, vector).detach()
+
+    @torch.inference_mode()
+    def act(self, image: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        """Deterministic action(s). ``image`` uint8 ``[4,84,84]`` or ``[N,4,84,84]`` -> ``[2]`` or ``[N,2]``."""
+        single = image.ndim == 3
+        img = torch.as_tensor(image, device=self.device)
+        vec = torch.as_tensor(vector, device=self.device, dtype=torch.float32)
+        if single:
+            img, vec = img.unsqueeze(0), vec.unsqueeze(0)
+        action = self.actor(self._actor_features(img, vec)).cpu().numpy()
+        return action[0] if single else action
+
+    def _clip(self, groups: dict[str, list[torch.nn.Parameter]], out: dict[str, torch.Tensor]) -> None:
+        """Clip each group to ``max_grad_norm`` and record its norm before and after (measured, not assumed)."""
+        for name, params in groups.items():
+            grads = [p.grad for p in params if p.grad is not None]
+            if self.cfg.max_grad_norm is None:
+                pre = get_total_norm(grads)
+            else:
+                pre = clip_grad_norm_(params, self.cfg.max_grad_norm)
+            out[tags.grad_norm(name)] = pre
+            out[tags.grad_norm_clipped(name)] = get_total_norm(grads)
+
+    def update(self, batch: Batch) -> dict[str, float]:
+        """One TD3 iteration on ``batch``; returns telemetry (actor tags only on actor updates)."""
+        cfg = self.cfg
+        self.total_it += 1
+        b = batch
+        out: dict[str, torch.Tensor] = {}
+
+        with torch.no_grad():
+            next_features = self.critic_target.encoder(b.next_image, b.next_vector)
+            next_actor_features = (
+                self.actor_target.encoder(b.next_image, b.next_vector) if self.separate else next_features
+            )
+            noise = (torch.randn_like(b.action) * cfg.policy_noise).clamp(-cfg.noise_clip, cfg.noise_clip)
+            next_action = (self.actor_target(next_actor_features) + noise).clamp(-1.0, 1.0)
+            target_q1, target_q2 = self.critic_target(next_features, next_action)
+            # Bootstrapping stops at a termination only; a time-limit truncation is bootstrapped.
+            target_q = b.reward + (1.0 - b.terminated) * cfg.gamma * torch.min(target_q1, target_q2)
+
+        features = self.critic.encoder(b.image, b.vector)
+        q1, q2 = self.critic(features, b.action)
+        critic_loss = F.mse_loss(q1, target_q) + F.mse_loss(q2, target_q)
+        self.critic_optimizer.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        self._clip(self.critic_groups, out)
+        self.critic_optimizer.step()
+        out[tags.CRITIC_LOSS] = critic_loss.detach()
+        out[tags.Q1] = q1.detach().mean()
+        out[tags.Q2] = q2.detach().mean()
+        out[tags.TARGET_Q] = target_q.mean()
+        out[tags.TD_ERROR] = (q1.detach() - target_q).abs().mean()
+
+        if self.total_it % cfg.policy_freq == 0:
+            actor_features = self.actor.encoder(b.image, b.vector) if self.separate else features.detach()
+            q_pi = self.critic.q1_only(features.detach(), self.actor(actor_features)).mean()
+            actor_loss = -q_pi
+            self.actor_optimizer.zero_grad(set_to_none=True)
+            actor_loss.backward()
+            self._clip(self.actor_groups, out)
+            self.actor_optimizer.step()
+            out[tags.ACTOR_LOSS] = actor_loss.detach()
+            out[tags.Q_PI] = q_pi.detach()
+            self.soft_update()
+
+        keys = list(out)
+        return dict(zip(keys, torch.stack([out[k].float() for k in keys]).tolist()))
+
+    @torch.no_grad()
+    def soft_update(self) -> None:
+        """Polyak: ``target <- tau * online + (1 - tau) * target`` for actor and critic (encoders included)."""
+        for online, target in ((self.actor, self.actor_target), (self.critic, self.critic_target)):
+            torch._foreach_lerp_(list(target.parameters()), list(online.parameters()), self.cfg.tau)
+
+    def state_dict(self) -> dict:
+        return {
+            "actor": self.actor.state_dict(),
+            "critic": self.critic.state_dict(),
+            "actor_target": self.actor_target.state_dict(),
+            "critic_target": self.critic_target.state_dict(),
+            "actor_optimizer": self.actor_optimizer.state_dict(),
+            "critic_optimizer": self.critic_optimizer.state_dict(),
+            "total_it": self.total_it,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        for name in ("actor", "critic", "actor_target", "critic_target", "actor_optimizer", "critic_optimizer"):
+            getattr(self, name).load_state_dict(state[name])
+        self.total_it = state["total_it"]

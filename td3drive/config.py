@@ -1,0 +1,285 @@
+"""The configuration: one frozen dataclass tree, loaded from YAML and CLI overrides, validated once.
+
+Every leaf declares its allowed values next to its default, so the check and the message that
+names what is allowed come from the same place. A bad value raises :class:`ConfigError` with a
+one-line message naming the key, the value and what is allowed; the CLI turns it into exit code 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration value that is unknown, of the wrong type or out of range."""
+
+
+# A constraint is (predicate, human-readable description of what is allowed).
+Check = tuple[Callable[[Any], bool], str]
+
+
+def _positive() -> Check:
+    return (lambda v: v > 0, "a number > 0")
+
+
+def _non_negative() -> Check:
+    return (lambda v: v >= 0, "a number >= 0")
+
+
+def _unit_open_closed() -> Check:
+    return (lambda v: 0 < v <= 1, "a number in (0, 1]")
+
+
+def _unit_closed_open() -> Check:
+    return (lambda v: 0 <= v < 1, "a number in [0, 1)")
+
+
+def _one_of(*choices: Any) -> Check:
+    return (lambda v: v in choices, "one of " + ", ".join(repr(c) for c in choices))
+
+
+def _opt(check: Check) -> Check:
+    pred, text = check
+    return (lambda v: v is None or pred(v), f"{text}, or null")
+
+
+def _leaf(default: Any, check: Check | None = None, doc: str = "") -> Any:
+    return field(default=default, metadata={"check": check, "doc": doc})
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    name: str = _leaf("carracing", _one_of("carracing", "lanekeep"),
+                      "backend: carracing (gymnasium CarRacing-v3) or lanekeep (tiny built-in visual task)")
+    scenario: int = _leaf(0, _non_negative(), "backend scenario; backends without scenarios accept only 0")
+    action_repeat: int = _leaf(1, _positive(), "simulator steps per agent action (rewards summed)")
+    max_episode_steps: int = _leaf(1000, _positive(), "time limit in agent steps (truncation, bootstrapped)")
+    blank_frame_steps: int = _leaf(50, _non_negative(),
+                                   "raise if every frame of the first N steps is one value (0 disables)")
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    encoder: str = _leaf("critic", _one_of("critic", "separate"),
+                         "critic: one CNN trained by the critic loss only; separate: actor and critic CNNs")
+    features_dim: int = _leaf(512, _positive(), "NatureCNN output width")
+    hidden_dim: int = _leaf(256, _positive(), "width of the actor and critic head MLPs")
+    actor_lr: float = _leaf(3e-4, _positive(), "Adam learning rate of the actor")
+    critic_lr: float = _leaf(3e-4, _positive(), "Adam learning rate of the critics")
+    gamma: float = _leaf(0.99, _unit_closed_open(), "discount")
+    tau: float = _leaf(0.005, _unit_open_closed(), "polyak coefficient of the target networks")
+    policy_freq: int = _leaf(2, _positive(), "actor and target update every N critic updates")
+    policy_noise: float = _leaf(0.2, _non_negative(), "std of target policy smoothing noise")
+    noise_clip: float = _leaf(0.5, _non_negative(), "clip of target policy smoothing noise")
+    exploration_noise: float = _leaf(0.1, _non_negative(), "std of Gaussian exploration noise")
+    max_grad_norm: float | None = _leaf(10.0, _opt(_positive()),
+                                        "per-group gradient clipping threshold (null disables)")
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    seed: int = _leaf(0, _non_negative(), "seed of python, numpy, torch and the envs")
+    device: str = _leaf("auto", _one_of("auto", "cpu", "cuda"), "torch device")
+    max_timesteps: int = _leaf(1_000_000, _positive(), "env steps to train for")
+    learning_starts: int = _leaf(1000, _non_negative(), "uniform random actions before this many steps")
+    train_freq: int = _leaf(50, _positive(), "run gradient_steps updates every N env steps")
+    gradient_steps: int = _leaf(1, _positive(), "updates per train_freq env steps")
+    batch_size: int = _leaf(256, _positive(), "transitions per update")
+    buffer_size: int = _leaf(1_000_000, _positive(), "replay capacity in transitions (capped to max_timesteps)")
+    eval_freq: int = _leaf(10_000, _non_negative(), "evaluate every N env steps (0 disables)")
+    num_eval_episodes: int = _leaf(10, _positive(), "deterministic episodes per evaluation")
+    checkpoint_freq: int = _leaf(50_000, _non_negative(), "checkpoint every N env steps (0: only at the end)")
+    save_replay: bool = _leaf(False, None, "also save replay contents with each checkpoint")
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    log_freq: int = _leaf(100, _positive(), "write train/gradient/progress scalars every N env steps")
+    progress: bool = _leaf(True, None, "show the rich progress bar")
+
+
+@dataclass(frozen=True)
+class GuardConfig:
+    grad_norm_warning: float = _leaf(50_000.0, _positive(), "gradient norm warning threshold")
+    grad_norm_critical: float = _leaf(100_000.0, _positive(), "gradient norm critical threshold")
+    q_abs_max: float = _leaf(10_000.0, _positive(), "|Q| above this is an explosion")
+    actor_loss_growth: float = _leaf(10.0, _positive(), "actor loss beyond this factor of its early level")
+
+
+@dataclass(frozen=True)
+class Config:
+    env: EnvConfig = field(default_factory=EnvConfig)
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    guard: GuardConfig = field(default_factory=GuardConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (YAML- and checkpoint-safe)."""
+        return dataclasses.asdict(self)
+
+    def replace(self, **dotted: Any) -> "Config":
+        """Return a validated copy with dotted keys (``"agent.tau"``) set to new values."""
+        return from_dict(merge(self.to_dict(), dotted_to_nested(dotted)))
+
+
+# Backend-specific limits that a per-field check cannot see (the allowed scenarios).
+SCENARIOS: dict[str, tuple[int, ...]] = {"carracing": (0,), "lanekeep": (0,)}
+
+
+def _type_ok(value: Any, annotation: str) -> bool:
+    base = annotation.replace(" | None", "")
+    if value is None:
+        return annotation.endswith("| None")
+    if base == "bool":
+        return isinstance(value, bool)
+    if base == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if base == "float":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if base == "str":
+        return isinstance(value, str)
+    raise AssertionError(f"unhandled annotation {annotation}")
+
+
+def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"config key '{prefix.rstrip('.')}' = {data!r}: must be a mapping")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        key = prefix + str(unknown[0])
+        raise ConfigError(f"unknown config key '{key}': allowed keys here are {', '.join(sorted(fields))}")
+    kwargs: dict[str, Any] = {}
+    for name, f in fields.items():
+        key = prefix + name
+        if f.default_factory is not dataclasses.MISSING:  # a section, not a leaf
+            kwargs[name] = _build(f.default_factory, data.get(name, {}), key + ".")
+            continue
+        if name not in data:
+            continue
+        value = data[name]
+        annotation = str(f.type)
+        if not _type_ok(value, annotation):
+            raise ConfigError(f"config key '{key}' = {value!r}: must be of type {annotation}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"config key '{key}' = {value!r}: must be a finite number")
+        check = f.metadata.get("check")
+        if check is not None and not check[0](value):
+            raise ConfigError(f"config key '{key}' = {value!r}: must be {check[1]}")
+        if annotation.startswith("float") and isinstance(value, int):
+            value = float(value)
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def _cross_check(cfg: Config) -> None:
+    allowed = SCENARIOS[cfg.env.name]
+    if cfg.env.scenario not in allowed:
+        raise ConfigError(
+            f"config key 'env.scenario' = {cfg.env.scenario!r}: backend '{cfg.env.name}' allows "
+            + ", ".join(map(str, allowed))
+        )
+    g = cfg.guard
+    if g.grad_norm_warning > g.grad_norm_critical:
+        raise ConfigError(
+            f"config key 'guard.grad_norm_warning' = {g.grad_norm_warning!r}: must be <= "
+            f"guard.grad_norm_critical ({g.grad_norm_critical!r})"
+        )
+
+
+def from_dict(data: Mapping[str, Any]) -> Config:
+    """Build and validate a :class:`Config` from a nested mapping (missing keys take defaults)."""
+    cfg = _build(Config, data or {}, "")
+    _cross_check(cfg)
+    return cfg
+
+
+def dotted_to_nested(dotted: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"agent.tau": 0.01}`` -> ``{"agent": {"tau": 0.01}}``."""
+    nested: dict[str, Any] = {}
+    for key, value in dotted.items():
+        parts = key.split(".")
+        node = nested
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"config key '{key}': '{part}' is a value, not a section")
+        node[parts[-1]] = value
+    return nested
+
+
+def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Recursive dict merge; ``override`` wins."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def parse_set(item: str) -> tuple[str, Any]:
+    """Parse one ``--set key=value`` (value in YAML syntax: ``10``, ``1e-4``, ``null``, ``critic``)."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {item!r}: must be key=value, e.g. agent.tau=0.01")
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file into a dict; unreadable or malformed files raise :class:`ConfigError`."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise ConfigError(f"config file '{p}': cannot be read ({e.strerror or e})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        first = str(e).splitlines()[0] if str(e) else "invalid YAML"
+        raise ConfigError(f"config file '{p}': not valid YAML ({first})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file '{p}': must hold a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def build_config(
+    config_file: str | Path | None = None,
+    sets: list[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Resolve defaults < YAML file < ``--set`` items < explicit CLI flags, then validate once."""
+    data: dict[str, Any] = load_yaml(config_file) if config_file else {}
+    dotted = dict(parse_set(s) for s in sets or [])
+    dotted.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return from_dict(merge(data, dotted_to_nested(dotted)))
+
+
+def save_yaml(cfg: Config, path: str | Path) -> None:
+    """Write the full resolved config as YAML."""
+    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+def reference() -> list[tuple[str, Any, str, str]]:
+    """(dotted key, default, allowed, meaning) for every leaf: the README's config reference."""
+    rows = []
+    for section in dataclasses.fields(Config):
+        for f in dataclasses.fields(section.default_factory):
+            check = f.metadata.get("check")
+            allowed = check[1] if check else ("true or false" if str(f.type) == "bool" else str(f.type))
+            rows.append((f"{section.name}.{f.name}", f.default, allowed, f.metadata.get("doc", "")))
+    return rows

@@ -1,0 +1,39 @@
+"""Environment backends, all yielding the observation/action contract of DESIGN.md."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+from td3drive.config import EnvConfig
+from td3drive.envs.contract import BlankFrameError
+
+__all__ = ["BlankFrameError", "make_env", "vector_dim"]
+
+
+def vector_dim(name: str) -> int:
+    """Length k of the ``vector`` observation of backend ``name``."""
+    if name == "carracing":
+        from td3drive.envs.carracing import VECTOR_DIM
+    elif name == "lanekeep":
+        from td3drive.envs.lanekeep import VECTOR_DIM
+    else:
+        raise ValueError(f"unknown env {name!r}")
+    return VECTOR_DIM
+
+
+def make_env(cfg: EnvConfig) -> gym.Env:
+    """Build the backend named by ``cfg.name`` under the contract. Seed it through ``reset(seed=...)``."""
+    kwargs = dict(
+        action_repeat=cfg.action_repeat,
+        max_episode_steps=cfg.max_episode_steps,
+        blank_frame_steps=cfg.blank_frame_steps,
+    )
+    if cfg.name == "carracing":
+        from td3drive.envs.carracing import make_carracing
+
+        return make_carracing(**kwargs)
+    if cfg.name == "lanekeep":
+        from td3drive.envs.lanekeep import make_lanekeep
+
+        return make_lanekeep(**kwargs)
+    raise ValueError(f"unknown env {cfg.name!r}")

@@ -1,0 +1,63 @@
+"""TensorBoard tag names: the telemetry contract shared by the trainer and the analyzer.
+
+One place per fact (DESIGN.md): the trainer writes these names and the analyzer reads them.
+Names follow the reference system so that its old runs can be analyzed too. This module imports
+nothing heavy so that ``td3drive.analysis`` can use it without torch.
+"""
+
+from __future__ import annotations
+
+GRAD_GROUPS: tuple[str, ...] = ("actor_cnn", "actor_mlp", "critic_cnn", "critic_mlp")
+
+
+def grad_norm(group: str) -> str:
+    """Tag of the L2 norm of ``group``'s gradient before clipping."""
+    return f"gradients/{group}_norm"
+
+
+def grad_norm_clipped(group: str) -> str:
+    """Tag of the L2 norm of ``group``'s gradient after clipping."""
+    return f"gradients/{group}_norm_clipped"
+
+
+CRITIC_LOSS = "train/critic_loss"
+ACTOR_LOSS = "train/actor_loss"
+Q1 = "train/q1_value"
+Q2 = "train/q2_value"
+Q_PI = "train/q_pi"
+TARGET_Q = "train/target_q"
+TD_ERROR = "train/td_error"
+
+EPISODE_REWARD = "train/episode_reward"
+EPISODE_LENGTH = "train/episode_length"
+
+EVAL_MEAN_REWARD = "eval/mean_reward"
+EVAL_MEAN_LENGTH = "eval/mean_length"
+EVAL_SUCCESS_RATE = "eval/success_rate"
+
+ALERT_GRAD_WARNING = "alerts/gradient_explosion_warning"
+ALERT_GRAD_CRITICAL = "alerts/gradient_explosion_critical"
+ALERT_Q_EXPLOSION = "alerts/q_value_explosion"
+ALERT_ACTOR_DIVERGENCE = "alerts/actor_loss_divergence"
+ALERT_NON_FINITE = "alerts/non_finite"
+ALERTS: tuple[str, ...] = (
+    ALERT_GRAD_WARNING,
+    ALERT_GRAD_CRITICAL,
+    ALERT_Q_EXPLOSION,
+    ALERT_ACTOR_DIVERGENCE,
+    ALERT_NON_FINITE,
+)
+
+ENV_STEPS_PER_S = "progress/env_steps_per_s"
+UPDATES_PER_S = "progress/updates_per_s"
+BUFFER_SIZE = "progress/buffer_size"
+
+# Tags written only on updates that trained the actor (delayed policy updates).
+ACTOR_UPDATE_TAGS: tuple[str, ...] = (
+    ACTOR_LOSS,
+    Q_PI,
+    grad_norm("actor_cnn"),
+    grad_norm("actor_mlp"),
+    grad_norm_clipped("actor_cnn"),
+    grad_norm_clipped("actor_mlp"),
+)

@@ -1,0 +1,305 @@
+"""The training loop: collect -> store -> update -> log -> evaluate -> checkpoint.
+
+Resume is exact: every episode is reset with its own seed (``evaluate.episode_seed``) and the
+checkpoint keeps the actions taken so far in the current episode, so a resumed run rebuilds the
+simulator state by replaying them, then restores networks, optimizers, counters and every RNG.
+With ``training.save_replay`` the replay contents are saved too and the continuation is
+bit-identical to an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from td3drive import checkpoint, tags
+from td3drive.agent.replay import ReplayBuffer
+from td3drive.agent.td3 import TD3
+from td3drive.config import Config, save_yaml
+from td3drive.envs import make_env, vector_dim
+from td3drive.evaluate import episode_seed, evaluate
+
+EXIT_OK = 0
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+
+console = Console(stderr=True)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: no CUDA device is available (allowed here: auto, cpu)")
+    return torch.device(name)
+
+
+def default_run_dir(cfg: Config, root: str | Path = "runs") -> Path:
+    """``runs/<env>-s<scenario>-seed<seed>-<timestamp>``."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path(root) / f"{cfg.env.name}-s{cfg.env.scenario}-seed{cfg.training.seed}-{stamp}"
+
+
+def obs_checksum(obs: dict[str, np.ndarray]) -> int:
+    return zlib.crc32(obs["vector"].tobytes(), zlib.crc32(obs["image"].tobytes()))
+
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class Counters:
+    """Everything besides networks and RNGs that a resumed run needs."""
+
+    step: int = 0
+    episode: int = 0
+    episode_return: float = 0.0
+    episode_length: int = 0
+    last_episode_return: float = float("nan")
+    episode_actions: list[np.ndarray] = field(default_factory=list)
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    exit_code: int
+    steps: int
+    episodes: int
+    last_eval: dict[str, float] | None
+
+
+class Trainer:
+    """Owns one run directory: its env, agent, replay buffer, event file and checkpoints."""
+
+    def __init__(self, cfg: Config, run_dir: str | Path, resume: bool = False, log: Callable[[str], None] | None = None):
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.log = log or (lambda msg: console.print(msg))
+        self.device = resolve_device(cfg.training.device)
+        t = cfg.training
+        seed_everything(t.seed)
+        self.vector_dim = vector_dim(cfg.env.name)
+        capacity = min(t.buffer_size, t.max_timesteps)
+        # Allocate the buffer first: it is the one thing that may not fit, and nothing is written yet.
+        self.buffer = ReplayBuffer(capacity, self.vector_dim, seed=t.seed)
+        self.env = make_env(cfg.env)
+        self.eval_env = make_env(cfg.env) if t.eval_freq > 0 else None
+        self.agent = TD3(self.vector_dim, cfg.agent, self.device)
+        self.rng = np.random.default_rng(np.random.SeedSequence([t.seed, 7]))
+        self.c = Counters()
+        self.last_eval: dict[str, float] | None = None
+        self._pending: dict[str, float] = {}
+        self._stop_signal: int | None = None
+        self._checkpoint_step = -1
+        self._last_values: dict[str, float] = {}
+        self._updates_at_log = 0
+        self._time_at_log = time.perf_counter()
+        self._step_at_log = 0
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        purge_step = None
+        if resume:
+            purge_step = self._checkpoint_step = self._restore()
+        else:
+            self.obs, _ = self.env.reset(seed=episode_seed(t.seed, 0))
+        save_yaml(cfg, self.run_dir / "config.yaml")
+        from torch.utils.tensorboard import SummaryWriter
+
+        # purge_step makes TensorBoard (and our analyzer) drop scalars an interrupted run logged
+        # after its last checkpoint, so a resumed run has no duplicated steps.
+        self.writer = SummaryWriter(log_dir=str(self.run_dir), purge_step=purge_step, flush_secs=10)
+
+    # ---- checkpoints -------------------------------------------------------------------------
+    def _state(self) -> dict:
+        c = self.c
+        actions = np.stack(c.episode_actions) if c.episode_actions else np.zeros((0, 2), np.float32)
+        return {
+            "format": 1,
+            "config": self.cfg.to_dict(),
+            "agent": self.agent.state_dict(),
+            "counters": {
+                "step": c.step,
+                "episode": c.episode,
+                "episode_return": c.episode_return,
+                "episode_length": c.episode_length,
+                "last_episode_return": c.last_episode_return,
+            },
+            "episode_actions": torch.from_numpy(actions.astype(np.float32)),
+            "obs_checksum": obs_checksum(self.obs),
+            "rng": {**checkpoint.capture_rng(), "trainer": self.rng.bit_generator.state},
+            "replay_rng": self.buffer.rng_state(),
+            "replay_saved": self.cfg.training.save_replay,
+        }
+
+    def save_checkpoint(self) -> Path:
+        replay = self.buffer.state_dict() if self.cfg.training.save_replay else None
+        path = checkpoint.save_step(self.run_dir, self.c.step, self._state(), replay)
+        self._checkpoint_step = self.c.step
+        self.log(f"checkpoint: {path} (step {self.c.step})")
+        return path
+
+    def _restore(self) -> int:
+        path = checkpoint.latest_path(self.run_dir)
+        state = checkpoint.load(path, map_location=self.device)
+        self.agent.load_state_dict(state["agent"])
+        k = state["counters"]
+        c = self.c
+        c.step, c.episode = k["step"], k["episode"]
+        c.episode_return, c.episode_length = k["episode_return"], k["episode_length"]
+        c.last_episode_return = k["last_episode_return"]
+        actions = state["episode_actions"].numpy()
+        # Rebuild the simulator mid-episode by replaying this episode's actions from its seed.
+        self.obs, _ = self.env.reset(seed=episode_seed(self.cfg.training.seed, c.episode))
+        for a in actions:
+            self.obs, *_ = self.env.step(a)
+        c.episode_actions = list(actions)
+        if obs_checksum(self.obs) != state["obs_checksum"]:
+            self.log("[yellow]warning: the environment did not replay to the checkpointed state; starting a new episode[/]")
+            c.episode += 1
+            c.episode_return, c.episode_length, c.episode_actions = 0.0, 0, []
+            self.obs, _ = self.env.reset(seed=episode_seed(self.cfg.training.seed, c.episode))
+        replay_file = path.parent / checkpoint.REPLAY
+        if state["replay_saved"] and replay_file.is_file():
+            self.buffer.load_state_dict(checkpoint.load_replay(replay_file, self.buffer.capacity))
+            replay_note = f"replay restored ({len(self.buffer):,} transitions)"
+        else:
+            self.buffer.set_rng_state(state["replay_rng"])
+            replay_note = (
+                "replay contents were not saved (use --save-replay to keep them); updates resume once "
+                f"the buffer holds {self.cfg.training.batch_size} new transitions"
+            )
+        checkpoint.restore_rng(state["rng"])
+        self.rng.bit_generator.state = state["rng"]["trainer"]
+        self.log(f"resumed from {path.resolve().name} at step {c.step}; {replay_note}")
+        self._step_at_log = c.step
+        self._updates_at_log = self.agent.total_it
+        return c.step
+
+    # ---- one run ----------------------------------------------------------------------------
+    def _select_action(self) -> np.ndarray:
+        t, a = self.cfg.training, self.cfg.agent
+        if self.c.step < t.learning_starts:
+            return self.rng.uniform(-1.0, 1.0, size=2).astype(np.float32)
+        action = self.agent.act(self.obs["image"], self.obs["vector"])
+        noise = self.rng.normal(0.0, a.exploration_noise, size=2)
+        return np.clip(action + noise, -1.0, 1.0).astype(np.float32)
+
+    def _write(self, values: dict[str, float], step: int) -> None:
+        for tag, value in values.items():
+            self.writer.add_scalar(tag, value, step)
+
+    def _log_point(self) -> None:
+        now = time.perf_counter()
+        dt = max(now - self._time_at_log, 1e-9)
+        values = dict(self._pending)
+        values[tags.ENV_STEPS_PER_S] = (self.c.step - self._step_at_log) / dt
+        values[tags.UPDATES_PER_S] = (self.agent.total_it - self._updates_at_log) / dt
+        values[tags.BUFFER_SIZE] = float(len(self.buffer))
+        self._write(values, self.c.step)
+        self._pending.clear()
+        self._time_at_log, self._step_at_log, self._updates_at_log = now, self.c.step, self.agent.total_it
+        self._last_values = values
+
+    def run_evaluation(self) -> dict[str, float]:
+        assert self.eval_env is not None
+        result = evaluate(self.eval_env, self.agent.act, self.cfg.training.seed, self.cfg.training.num_eval_episodes)
+        self.last_eval = {
+            tags.EVAL_MEAN_REWARD: result.mean_reward,
+            tags.EVAL_MEAN_LENGTH: result.mean_length,
+            tags.EVAL_SUCCESS_RATE: result.success_rate,
+        }
+        self._write(self.last_eval, self.c.step)
+        self.log(
+            f"eval at step {self.c.step}: return {result.mean_reward:.1f} ± {result.returns.std():.1f}, "
+            f"length {result.mean_length:.0f}, success {result.success_rate:.0%}"
+        )
+        return self.last_eval
+
+    def _handle_signal(self, signum, frame) -> None:
+        self._stop_signal = signum
+
+    def step(self) -> None:
+        """One env step, its storage, and whatever updates, logging, evaluation and checkpoint fall on it."""
+        t = self.cfg.training
+        c = self.c
+        action = self._select_action()
+        next_obs, reward, terminated, truncated, _ = self.env.step(action)
+        self.buffer.add(self.obs, action, reward, next_obs, terminated, truncated)
+        c.episode_actions.append(action)
+        c.episode_return += float(reward)
+        c.episode_length += 1
+        c.step += 1
+        if terminated or truncated:
+            self._write({tags.EPISODE_REWARD: c.episode_return, tags.EPISODE_LENGTH: c.episode_length}, c.step)
+            c.last_episode_return = c.episode_return
+            c.episode += 1
+            c.episode_return, c.episode_length, c.episode_actions = 0.0, 0, []
+            self.obs, _ = self.env.reset(seed=episode_seed(t.seed, c.episode))
+        else:
+            self.obs = next_obs
+
+        if c.step >= t.learning_starts and c.step % t.train_freq == 0 and len(self.buffer) >= t.batch_size:
+            for _ in range(t.gradient_steps):
+                self._pending.update(self.agent.update(self.buffer.sample(t.batch_size, self.device)))
+        if c.step % self.cfg.logging.log_freq == 0:
+            self._log_point()
+        if t.eval_freq and c.step % t.eval_freq == 0:
+            self.run_evaluation()
+        if t.checkpoint_freq and c.step % t.checkpoint_freq == 0:
+            self.save_checkpoint()
+
+    def train(self) -> TrainResult:
+        """Train until ``max_timesteps`` or a signal; always ends with a checkpoint and a closed event file."""
+        t = self.cfg.training
+        old = {s: signal.signal(s, self._handle_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        progress = Progress(
+            TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(), console=console, disable=not self.cfg.logging.progress, transient=False,
+        )
+        try:
+            with progress:
+                task = progress.add_task("train", total=t.max_timesteps, completed=self.c.step, info="")
+                while self.c.step < t.max_timesteps and self._stop_signal is None:
+                    self.step()
+                    if self.c.step % self.cfg.logging.log_freq == 0:
+                        progress.update(task, completed=self.c.step, info=self._progress_info())
+            if self._checkpoint_step != self.c.step:
+                self.save_checkpoint()
+        finally:
+            for s, handler in old.items():
+                signal.signal(s, handler)
+            self.writer.close()
+            self.env.close()
+            if self.eval_env is not None:
+                self.eval_env.close()
+        code = EXIT_OK
+        if self._stop_signal is not None:
+            code = EXIT_SIGINT if self._stop_signal == signal.SIGINT else EXIT_SIGTERM
+            self.log(f"stopped by signal {signal.Signals(self._stop_signal).name} at step {self.c.step}")
+        return TrainResult(self.run_dir, code, self.c.step, self.c.episode, self.last_eval)
+
+    def _progress_info(self) -> str:
+        v = self._last_values
+        parts = [f"{v.get(tags.ENV_STEPS_PER_S, 0.0):6.0f} steps/s", f"ep return {self.c.last_episode_return:8.1f}"]
+        if tags.Q1 in v:
+            parts.append(f"Q {v[tags.Q1]:8.2f}")
+        return "  ".join(parts)
+
+
+def train(cfg: Config, run_dir: str | Path, resume: bool = False) -> TrainResult:
+    """Train ``cfg`` into ``run_dir`` (or continue it); the function the CLI and tests call."""
+    return Trainer(cfg, run_dir, resume=resume).train()
