@@ -67,16 +67,14 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
     return state
 
 
-def load_replay(path: Path, capacity: int) -> dict:
-    """Load saved replay contents, checked against the configured capacity."""
+def load_replay(path: Path) -> dict:
+    """Load saved replay contents (tensors and plain values only)."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise CheckpointError(f"replay file '{path}': cannot be loaded ({type(e).__name__})") from None
-    if state.get("capacity") != capacity:
-        raise CheckpointError(
-            f"replay file '{path}': capacity {state.get('capacity')} does not match training.buffer_size {capacity}"
-        )
+    if not isinstance(state, dict) or "frames" not in state:
+        raise CheckpointError(f"replay file '{path}': not a td3drive replay file")
     return state
 
 

@@ -174,7 +174,7 @@ class Trainer:
             self.obs, _ = self.env.reset(seed=episode_seed(self.cfg.training.seed, c.episode))
         replay_file = path.parent / checkpoint.REPLAY
         if state["replay_saved"] and replay_file.is_file():
-            self.buffer.load_state_dict(checkpoint.load_replay(replay_file, self.buffer.capacity))
+            self.buffer.load_state_dict(checkpoint.load_replay(replay_file))
             replay_note = f"replay restored ({len(self.buffer):,} transitions)"
         else:
             self.buffer.set_rng_state(state["replay_rng"])

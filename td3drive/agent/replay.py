@@ -197,12 +197,19 @@ class ReplayBuffer:
         return state
 
     def load_state_dict(self, state: dict) -> None:
-        if state["capacity"] != self.capacity:
-            raise ValueError(f"replay capacity {state['capacity']} in checkpoint != configured {self.capacity}")
-        n = state["filled"]
+        """Load saved contents; a buffer of another capacity keeps the most recent slots that fit."""
+        n, ptr = state["filled"], state["ptr"]
+        # Slots in the order they were written (oldest first), whatever the saved ring's size.
+        order = np.concatenate([np.arange(ptr, n), np.arange(ptr)])
+        keep = order[-self.n_slots :]
+        m = len(keep)
         for name in self._ARRAYS:
-            getattr(self, name)[:n] = state[name].numpy()
-        self.ptr, self.filled, self.size, self._open = state["ptr"], n, state["size"], state["open"]
+            getattr(self, name)[:m] = state[name].numpy()[keep]
+        if m < n:  # the oldest kept slots lost the frames their stacks start from
+            self.is_transition[: min(STACK, m)] = False
+        self.ptr, self.filled = m % self.n_slots, m
+        self.size = int(self.is_transition[:m].sum())
+        self._open = state["open"]
         self.rng.bit_generator.state = state["rng"]
 
     def rng_state(self) -> dict:

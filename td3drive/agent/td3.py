@@ -21,6 +21,22 @@ from td3drive.agent.replay import Batch
 from td3drive.config import AgentConfig
 
 
+def smoothed_target_action(target_action: torch.Tensor, policy_noise: float, noise_clip: float) -> torch.Tensor:
+    """Target policy smoothing: ``clip(a' + clip(N(0, policy_noise), -c, c), -1, 1)``, shape ``[B, 2]``."""
+    noise = (torch.randn_like(target_action) * policy_noise).clamp(-noise_clip, noise_clip)
+    return (target_action + noise).clamp(-1.0, 1.0)
+
+
+def clipped_double_q_target(
+    reward: torch.Tensor, terminated: torch.Tensor, gamma: float, target_q1: torch.Tensor, target_q2: torch.Tensor
+) -> torch.Tensor:
+    """``y = r + gamma * (1 - terminated) * min(Q1', Q2')``, all ``[B]``.
+
+    Bootstrapping stops at a termination only; a time-limit truncation is bootstrapped.
+    """
+    return reward + (1.0 - terminated) * gamma * torch.min(target_q1, target_q2)
+
+
 class TD3:
     """The agent: networks, targets, optimizers and the update rule. Knows nothing about envs."""
 
@@ -82,11 +98,9 @@ class TD3:
             next_actor_features = (
                 self.actor_target.encoder(b.next_image, b.next_vector) if self.separate else next_features
             )
-            noise = (torch.randn_like(b.action) * cfg.policy_noise).clamp(-cfg.noise_clip, cfg.noise_clip)
-            next_action = (self.actor_target(next_actor_features) + noise).clamp(-1.0, 1.0)
+            next_action = smoothed_target_action(self.actor_target(next_actor_features), cfg.policy_noise, cfg.noise_clip)
             target_q1, target_q2 = self.critic_target(next_features, next_action)
-            # Bootstrapping stops at a termination only; a time-limit truncation is bootstrapped.
-            target_q = b.reward + (1.0 - b.terminated) * cfg.gamma * torch.min(target_q1, target_q2)
+            target_q = clipped_double_q_target(b.reward, b.terminated, cfg.gamma, target_q1, target_q2)
 
         features = self.critic.encoder(b.image, b.vector)
         q1, q2 = self.critic(features, b.action)

@@ -1,0 +1,172 @@
+"""Command line: parse, validate, call a function that a test can call too.
+
+Exit codes (DESIGN.md): 0 success / GO; 1 NO-GO, a failed run or a guard stop; 2 bad input, with a
+one-line message that names the value and what is allowed, and nothing written; 130/143 after
+Ctrl-C / SIGTERM (checkpoint written first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+EXIT_BAD_INPUT = 2
+
+
+class UsageError(Exception):
+    """Bad user input: reported as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not argparse's usage block
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train a TD3 agent")
+    p.add_argument("--env", help="backend: carracing (default) or lanekeep")
+    p.add_argument("--scenario", type=int, help="backend scenario (0 for backends without scenarios)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--max-timesteps", type=int)
+    p.add_argument("--eval-freq", type=int)
+    p.add_argument("--checkpoint-freq", type=int)
+    p.add_argument("--config", metavar="FILE", help="YAML config (sections env, agent, training, logging, guard)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key (repeatable)")
+    p.add_argument("--run-dir", metavar="DIR", help="default runs/<env>-s<scenario>-seed<seed>-<timestamp>")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue RUN_DIR from checkpoints/latest.pt")
+    p.add_argument("--device", help="auto, cpu or cuda")
+    p.add_argument("--save-replay", action="store_true", default=None, help="also checkpoint the replay contents")
+
+
+def _add_eval(sub) -> None:
+    p = sub.add_parser("eval", help="run a checkpoint's deterministic policy")
+    p.add_argument("checkpoint", metavar="CHECKPOINT", help="a .pt file or a run directory (uses latest.pt)")
+    p.add_argument("--episodes", type=int, default=10)
+    p.add_argument("--device", default="cpu", help="auto, cpu or cuda")
+    p.add_argument("--video", metavar="FILE.gif", help="write the first episode's camera frames as a GIF")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="td3drive", description="Visual TD3 driving agents with a health report you can trust.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_train(sub)
+    _add_eval(sub)
+    from td3drive.analysis import cli as analysis_cli
+
+    analysis_cli.add_commands(sub)
+    return parser
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from td3drive.agent.replay import ReplayMemoryError
+    from td3drive.checkpoint import CheckpointError
+    from td3drive.config import build_config, load_yaml, merge
+    from td3drive.envs import BlankFrameError
+    from td3drive.train import Trainer, default_run_dir, resolve_device
+
+    overrides = {
+        "env.name": args.env,
+        "env.scenario": args.scenario,
+        "training.seed": args.seed,
+        "training.max_timesteps": args.max_timesteps,
+        "training.eval_freq": args.eval_freq,
+        "training.checkpoint_freq": args.checkpoint_freq,
+        "training.device": args.device,
+        "training.save_replay": args.save_replay,
+    }
+    if args.resume:
+        run_dir = Path(args.resume)
+        if args.run_dir or args.config:
+            raise UsageError("td3drive train: --resume RUN_DIR takes its config from RUN_DIR; do not combine it with --run-dir or --config")
+        if not (run_dir / "config.yaml").is_file():
+            raise UsageError(f"td3drive train: --resume '{run_dir}': not a run directory (no config.yaml)")
+        from td3drive.config import dotted_to_nested, from_dict, parse_set
+
+        dotted = dict(parse_set(s) for s in args.set)
+        dotted.update({k: v for k, v in overrides.items() if v is not None})
+        cfg = from_dict(merge(load_yaml(run_dir / "config.yaml"), dotted_to_nested(dotted)))
+    else:
+        cfg = build_config(args.config, args.set, overrides)
+        run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(cfg)
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise UsageError(f"td3drive train: --run-dir '{run_dir}' already holds files; use --resume or an empty directory")
+    try:
+        resolve_device(cfg.training.device)
+    except ValueError as e:
+        raise UsageError(f"td3drive train: {e}") from None
+    try:
+        trainer = Trainer(cfg, run_dir, resume=bool(args.resume))
+    except ReplayMemoryError as e:
+        raise UsageError(f"td3drive train: {e}") from None
+    except CheckpointError as e:
+        raise UsageError(f"td3drive train: {e}") from None
+    print(f"run directory: {run_dir}", file=sys.stderr)
+    try:
+        result = trainer.train()
+    except BlankFrameError as e:
+        print(f"td3drive train: {e}", file=sys.stderr)
+        return 1
+    return result.exit_code
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from td3drive.agent.td3 import TD3
+    from td3drive.checkpoint import CheckpointError, latest_path, load
+    from td3drive.config import ConfigError, from_dict
+    from td3drive.envs import make_env, vector_dim
+    from td3drive.evaluate import evaluate
+    from td3drive.train import resolve_device
+
+    if args.episodes < 1:
+        raise UsageError(f"td3drive eval: --episodes {args.episodes}: must be an integer >= 1")
+    if args.video and not args.video.endswith(".gif"):
+        raise UsageError(f"td3drive eval: --video '{args.video}': must be a .gif file")
+    try:
+        device = resolve_device(args.device)
+        path = Path(args.checkpoint)
+        state = load(latest_path(path) if path.is_dir() else path, map_location=device)
+        cfg = from_dict(state["config"])
+    except (CheckpointError, ConfigError, ValueError) as e:
+        raise UsageError(f"td3drive eval: {e}") from None
+    agent = TD3(vector_dim(cfg.env.name), cfg.agent, device)
+    agent.load_state_dict(state["agent"])
+    frames: list[np.ndarray] = []
+    env = make_env(cfg.env)
+    result = evaluate(env, agent.act, cfg.training.seed, args.episodes, frames.append if args.video else None)
+    env.close()
+    print(f"episodes: {args.episodes}  (checkpoint step {state['counters']['step']}, env {cfg.env.name})")
+    print(f"return:   {result.mean_reward:.2f} ± {result.returns.std():.2f}  (min {result.returns.min():.2f}, max {result.returns.max():.2f})")
+    print(f"length:   {result.mean_length:.1f} ± {result.lengths.std():.1f}")
+    print(f"success:  {result.success_rate:.0%}")
+    if args.video:
+        import imageio.v2 as imageio
+
+        imageio.mimsave(args.video, frames, duration=1 / 25)
+        print(f"video:    {args.video} ({len(frames)} frames)")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "eval": cmd_eval}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from td3drive.config import ConfigError
+
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command in COMMANDS:
+            return COMMANDS[args.command](args)
+        from td3drive.analysis import cli as analysis_cli
+
+        return analysis_cli.run(args)
+    except (UsageError, ConfigError) as e:
+        print(f"error: {e}" if isinstance(e, ConfigError) else str(e), file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

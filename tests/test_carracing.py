@@ -1,0 +1,58 @@
+import math
+
+import numpy as np
+import pytest
+
+from td3drive.config import EnvConfig
+from td3drive.envs import make_env
+from td3drive.envs.carracing import VECTOR_DIM, ego_state
+from td3drive.envs.contract import check_contract
+
+# A straight track along +x, points 1 unit apart; half-width 2.
+TRACK = np.stack([np.arange(100.0), np.zeros(100)], axis=1)
+NOSE_ALONG_X = -math.pi / 2  # Box2D angle whose local +y (the nose) points along world +x
+
+
+def test_ego_state_on_a_straight_track():
+    v = ego_state(np.array([10.2, 1.0]), NOSE_ALONG_X, np.array([25.0, 0.0]), 0.3, TRACK, half_width=2.0)
+    assert v.shape == (VECTOR_DIM,) and v.dtype == np.float32
+    assert v[0] == pytest.approx(0.5)  # 25 units/s forward / 50
+    assert v[1] == pytest.approx(0.3)
+    assert v[2] == pytest.approx(0.5)  # 1 unit left of centre / half-width 2
+    assert v[3] == pytest.approx(0.0, abs=1e-6)
+    wp = v[4:].reshape(5, 2)
+    np.testing.assert_allclose(wp[:, 0], (np.array([12, 14, 16, 18, 20]) - 10.2) / 2, atol=1e-5)
+    np.testing.assert_allclose(wp[:, 1], -0.5, atol=1e-5)  # the centre line is 1 unit to the right
+
+
+def test_ego_state_signs_heading_and_right_offset():
+    v = ego_state(np.array([10.0, -2.0]), NOSE_ALONG_X + 0.2, np.array([0.0, 0.0]), 0.0, TRACK, half_width=2.0)
+    assert v[2] == pytest.approx(-1.0)  # right of centre
+    assert v[3] == pytest.approx(0.2)  # nose turned left (counter-clockwise)
+    reverse = ego_state(np.array([10.0, 0.0]), NOSE_ALONG_X, np.array([-10.0, 0.0]), 0.0, TRACK)
+    assert reverse[0] == pytest.approx(-0.2)  # driving backwards is negative speed
+
+
+def test_carracing_contract_and_state_vector():
+    env = make_env(EnvConfig(name="carracing", max_episode_steps=30))
+    obs, _ = env.reset(seed=3)
+    check_contract(obs, VECTOR_DIM)
+    assert abs(obs["vector"][2]) < 0.1 and abs(obs["vector"][3]) < 0.1  # starts on the centre line
+    assert env.action_space.shape == (2,)
+    for i in range(30):
+        obs, r, term, trunc, _ = env.step(np.array([0.0, 1.0], np.float32))
+        check_contract(obs, VECTOR_DIM)
+    assert trunc and not term  # the time limit is a truncation
+    assert obs["vector"][0] > 0.1  # full gas moved the car forward
+    assert obs["image"][-1].std() > 5  # a real scene, not a blank frame
+    env.close()
+
+
+def test_carracing_off_playfield_is_a_termination():
+    env = make_env(EnvConfig(name="carracing", max_episode_steps=1000))
+    env.reset(seed=0)
+    car = env.unwrapped.car
+    car.hull.position = (1e4, 0.0)  # teleport beyond the playfield
+    _, reward, term, trunc, _ = env.step(np.zeros(2, np.float32))
+    assert term and not trunc and reward == -100
+    env.close()

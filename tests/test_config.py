@@ -1,0 +1,71 @@
+import pytest
+import yaml
+
+from td3drive.config import Config, ConfigError, build_config, from_dict, reference
+
+
+def test_defaults_are_the_reference_systems():
+    c = Config()
+    assert (c.training.learning_starts, c.training.train_freq, c.training.gradient_steps) == (1000, 50, 1)
+    assert (c.training.batch_size, c.training.buffer_size, c.training.max_timesteps) == (256, 1_000_000, 1_000_000)
+    assert (c.agent.policy_freq, c.agent.tau, c.agent.gamma, c.agent.actor_lr) == (2, 0.005, 0.99, 3e-4)
+    assert (c.agent.policy_noise, c.agent.noise_clip, c.agent.exploration_noise) == (0.2, 0.5, 0.1)
+    assert c.agent.max_grad_norm == 10.0 and c.agent.encoder == "critic" and c.logging.log_freq == 100
+
+
+def test_precedence_yaml_then_set_then_flags(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text(yaml.safe_dump({"agent": {"tau": 0.01, "gamma": 0.9}, "training": {"seed": 1}}))
+    c = build_config(f, ["agent.tau=0.02", "agent.max_grad_norm=null"], {"training.seed": 5, "env.name": None})
+    assert c.agent.tau == 0.02 and c.agent.gamma == 0.9 and c.training.seed == 5
+    assert c.agent.max_grad_norm is None and c.env.name == "carracing"
+
+
+@pytest.mark.parametrize(
+    "item, words",
+    [
+        ("agent.tau=2", ["agent.tau", "2", "(0, 1]"]),
+        ("agent.taux=0.1", ["agent.taux", "allowed keys", "tau"]),
+        ("agent.encoder=shared", ["agent.encoder", "shared", "'critic', 'separate'"]),
+        ("training.batch_size=1.5", ["training.batch_size", "1.5", "int"]),
+        ("training.save_replay=1", ["training.save_replay", "bool"]),
+        ("env.scenario=2", ["env.scenario", "2", "carracing", "allows 0"]),
+        ("agent.gamma=.nan", ["agent.gamma", "finite"]),
+        ("nokey", ["key=value"]),
+        ("guard.grad_norm_warning=1e9", ["guard.grad_norm_warning", "grad_norm_critical"]),
+    ],
+)
+def test_bad_values_name_key_value_and_allowed(item, words):
+    with pytest.raises(ConfigError) as e:
+        build_config(sets=[item])
+    msg = str(e.value)
+    assert "\n" not in msg
+    for w in words:
+        assert w in msg
+
+
+def test_bad_yaml_file(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("agent: [1, 2")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        build_config(f)
+    with pytest.raises(ConfigError, match="cannot be read"):
+        build_config(tmp_path / "missing.yaml")
+    f.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        build_config(f)
+
+
+def test_round_trip_and_frozen():
+    c = from_dict({"agent": {"encoder": "separate"}})
+    assert from_dict(c.to_dict()) == c
+    with pytest.raises(Exception):
+        c.agent.tau = 0.5  # type: ignore[misc]
+    assert c.replace(**{"agent.tau": 0.1}).agent.tau == 0.1
+
+
+def test_int_accepted_for_float_and_reference_covers_every_key():
+    assert build_config(sets=["agent.max_grad_norm=5"]).agent.max_grad_norm == 5.0
+    keys = [r[0] for r in reference()]
+    for k in ["agent.encoder", "agent.max_grad_norm", "training.learning_starts", "training.num_eval_episodes", "logging.log_freq"]:
+        assert k in keys

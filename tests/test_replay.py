@@ -1,0 +1,124 @@
+import numpy as np
+import pytest
+
+from td3drive.agent.replay import ReplayBuffer, ReplayMemoryError, bytes_per_slot
+
+K = 3
+
+
+class NaiveStacker:
+    """Reference: gymnasium-style frame stacking (reset padding) with full obs/next_obs copies."""
+
+    def __init__(self, rng):
+        self.rng = rng
+
+    def reset(self):
+        f = self.rng.integers(0, 256, (84, 84), dtype=np.uint8)
+        self.frames = [f] * 4
+        return self.obs()
+
+    def step(self):
+        self.frames = self.frames[1:] + [self.rng.integers(0, 256, (84, 84), dtype=np.uint8)]
+        return self.obs()
+
+    def obs(self):
+        return {"image": np.stack(self.frames), "vector": self.rng.normal(size=K).astype(np.float32)}
+
+
+def fill(buffer, n_steps, seed, max_len=12):
+    """Random episodes with terminations and truncations; returns the naive list of transitions."""
+    rng = np.random.default_rng(seed)
+    env = NaiveStacker(rng)
+    naive = []
+    obs, t = env.reset(), 0
+    for _ in range(n_steps):
+        nxt = env.step()
+        t += 1
+        term = bool(rng.random() < 0.08)
+        trunc = (not term) and t >= max_len
+        a = rng.uniform(-1, 1, 2).astype(np.float32)
+        r = float(rng.normal())
+        buffer.add(obs, a, r, nxt, term, trunc)
+        naive.append((obs, a, r, nxt, term, trunc))
+        if term or trunc:
+            obs, t = env.reset(), 0
+        else:
+            obs = nxt
+    return naive
+
+
+def check_against_naive(buffer, naive, n_check):
+    """Every sampled transition must equal one of the most recent n_check naive transitions exactly."""
+    by_action = {tuple(tr[1]): tr for tr in naive[-n_check:]}
+    b = buffer.sample(256)
+    for j in range(256):
+        key = tuple(b.action[j].numpy())
+        assert key in by_action, "sampled a transition that is not among the retained ones"
+        obs, a, r, nxt, term, trunc = by_action[key]
+        np.testing.assert_array_equal(b.image[j].numpy(), obs["image"])
+        np.testing.assert_array_equal(b.next_image[j].numpy(), nxt["image"])
+        np.testing.assert_array_equal(b.vector[j].numpy(), obs["vector"])
+        np.testing.assert_array_equal(b.next_vector[j].numpy(), nxt["vector"])
+        assert b.reward[j].item() == pytest.approx(r)
+        assert b.terminated[j].item() == float(term)  # truncation is never a termination
+
+
+def test_matches_naive_buffer_before_wraparound():
+    buf = ReplayBuffer(500, K, seed=1)
+    naive = fill(buf, 400, seed=2)
+    assert len(buf) == 400
+    check_against_naive(buf, naive, 400)
+
+
+def test_matches_naive_buffer_after_many_wraparounds():
+    buf = ReplayBuffer(200, K, seed=1)
+    naive = fill(buf, 2000, seed=3)
+    assert 190 <= len(buf) <= buf.n_slots
+    check_against_naive(buf, naive, buf.n_slots)
+
+
+def test_segment_that_starts_mid_episode_keeps_its_history():
+    """After a resume without saved replay, the first stored obs has 4 distinct frames."""
+    rng = np.random.default_rng(0)
+    env = NaiveStacker(rng)
+    env.reset()
+    obs = [env.step() for _ in range(6)][-1]
+    buf = ReplayBuffer(50, K)
+    nxt = env.step()
+    buf.add(obs, np.array([0.1, 0.2], np.float32), 1.0, nxt, False, False)
+    b = buf.sample(4)
+    np.testing.assert_array_equal(b.image[0].numpy(), obs["image"])
+    np.testing.assert_array_equal(b.next_image[0].numpy(), nxt["image"])
+
+
+def test_storage_is_uint8_and_under_8kb_per_transition():
+    buf = ReplayBuffer(10_000, 14)
+    assert buf.frames.dtype == np.uint8
+    assert buf.nbytes / buf.capacity < 8 * 1024
+    assert bytes_per_slot((84, 84), 14, 2) < 7200
+
+
+def test_refuses_a_buffer_that_does_not_fit():
+    with pytest.raises(ReplayMemoryError, match=r"1,000,000 transitions needs 6\.97 GiB but only 1\.00 GiB.*at most about 129,061"):
+        ReplayBuffer(1_000_000, 14, memory_limit_bytes=2**30)
+
+
+def test_state_dict_round_trip_continues_identically():
+    a = ReplayBuffer(300, K, seed=5)
+    fill(a, 250, seed=6)
+    b = ReplayBuffer(300, K, seed=99)
+    b.load_state_dict(a.state_dict())
+    x, y = a.sample(32), b.sample(32)
+    for u, v in zip(x, y):
+        assert (u == v).all()
+
+
+def test_load_into_a_smaller_buffer_keeps_the_most_recent_transitions():
+    big = ReplayBuffer(400, K, seed=5)
+    naive = fill(big, 900, seed=7)
+    small = ReplayBuffer(100, K, seed=5)
+    small.load_state_dict(big.state_dict())
+    assert 90 <= len(small) <= small.n_slots
+    check_against_naive(small, naive, small.n_slots)
+    fill(small, 50, seed=8)  # keeps working after the load
+    assert len(small) >= 90

@@ -1,0 +1,116 @@
+import numpy as np
+import pytest
+import torch
+
+from td3drive import tags
+from td3drive.agent.replay import Batch
+from td3drive.agent.td3 import TD3, clipped_double_q_target, smoothed_target_action
+from td3drive.config import AgentConfig
+
+B, K = 8, 3
+
+
+def batch(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    img = lambda: torch.randint(0, 256, (B, 4, 84, 84), dtype=torch.uint8, generator=g)
+    return Batch(img(), torch.randn(B, K, generator=g), torch.rand(B, 2, generator=g) * 2 - 1,
+                 torch.randn(B, generator=g), img(), torch.randn(B, K, generator=g), torch.zeros(B))
+
+
+def agent(**kw):
+    torch.manual_seed(0)
+    cfg = dict(features_dim=32, hidden_dim=16)
+    cfg.update(kw)
+    return TD3(K, AgentConfig(**cfg))
+
+
+def test_clipped_double_q_target_by_hand():
+    r = torch.tensor([1.0, 1.0, -2.0])
+    term = torch.tensor([0.0, 1.0, 0.0])
+    q1 = torch.tensor([10.0, 10.0, 3.0])
+    q2 = torch.tensor([4.0, 20.0, 5.0])
+    y = clipped_double_q_target(r, term, 0.5, q1, q2)
+    # min of twins (4, -, 3), discounted by 0.5; the terminated row does not bootstrap
+    assert y.tolist() == [3.0, 1.0, -0.5]
+
+
+def test_target_smoothing_noise_is_clipped_then_action_clipped():
+    torch.manual_seed(0)
+    a = torch.zeros(10_000, 2)
+    s = smoothed_target_action(a, policy_noise=10.0, noise_clip=0.5)
+    assert s.abs().max().item() == pytest.approx(0.5)
+    assert (s.abs() == 0.5).float().mean() > 0.9  # huge noise is clipped to +-0.5
+    s = smoothed_target_action(torch.full((1000, 2), 0.9), 0.2, 0.5)
+    assert s.max().item() == 1.0 and s.min().item() >= 0.4 - 1e-6
+
+
+def test_actor_trains_exactly_every_policy_freq_th_update():
+    ag = agent(policy_freq=3)
+    trained = []
+    for i in range(1, 10):
+        before = [p.clone() for p in ag.actor.parameters()]
+        tel = ag.update(batch(i))
+        changed = any(not torch.equal(a, b) for a, b in zip(before, ag.actor.parameters()))
+        assert changed == (tags.ACTOR_LOSS in tel)
+        trained.append(changed)
+    assert trained == [i % 3 == 0 for i in range(1, 10)]
+
+
+def test_targets_move_by_polyak_only_on_actor_updates():
+    ag = agent(tau=0.25, policy_freq=2)
+    with torch.no_grad():
+        for p in ag.critic_target.parameters():
+            p.zero_()
+    ag.update(batch(1))  # critic-only update: targets untouched
+    assert all((p == 0).all() for p in ag.critic_target.parameters())
+    ag.update(batch(2))
+    for online, target in zip(ag.critic.parameters(), ag.critic_target.parameters()):
+        torch.testing.assert_close(target, 0.25 * online)
+
+
+def test_clipping_bounds_the_post_clip_norm_and_logs_both():
+    ag = agent(max_grad_norm=1e-3, policy_freq=1)
+    tel = ag.update(batch())
+    for g in ("actor_mlp", "critic_cnn", "critic_mlp"):
+        assert tel[tags.grad_norm(g)] > 1e-3
+        assert tel[tags.grad_norm_clipped(g)] <= 1e-3 * (1 + 1e-4)
+    off = agent(max_grad_norm=None, policy_freq=1).update(batch())
+    for g in ("actor_mlp", "critic_cnn", "critic_mlp"):
+        assert off[tags.grad_norm_clipped(g)] == pytest.approx(off[tags.grad_norm(g)])
+
+
+def test_telemetry_matches_the_batch_and_q_pi_is_minus_actor_loss():
+    ag = agent(policy_freq=1)
+    b = batch()
+    with torch.no_grad():
+        q1, q2 = ag.critic(ag.critic.encoder(b.image, b.vector), b.action)
+    tel = ag.update(b)
+    assert tel[tags.Q1] == pytest.approx(q1.mean().item(), rel=1e-5)
+    assert tel[tags.Q2] == pytest.approx(q2.mean().item(), rel=1e-5)
+    assert tel[tags.Q_PI] == pytest.approx(-tel[tags.ACTOR_LOSS])
+    assert tags.grad_norm("actor_cnn") not in tel  # critic mode: the actor has no CNN
+
+
+def test_critic_mode_actor_step_never_moves_the_encoder():
+    # A vanishing critic lr makes the critic step a no-op, isolating what the actor step changes.
+    for mode, encoder_moves in (("critic", False), ("separate", True)):
+        ag = agent(encoder=mode, critic_lr=1e-30, policy_freq=1)
+        crit_before = [p.clone() for p in ag.critic.encoder.parameters()]
+        actor_enc = ag.actor.encoder if mode == "separate" else ag.critic.encoder
+        actor_before = [p.clone() for p in actor_enc.parameters()]
+        tel = ag.update(batch())
+        assert tags.ACTOR_LOSS in tel
+        assert all(torch.equal(a, b) for a, b in zip(crit_before, ag.critic.encoder.parameters()))
+        moved = any(not torch.equal(a, b) for a, b in zip(actor_before, actor_enc.parameters()))
+        assert moved == encoder_moves, mode
+        if mode == "separate":
+            assert tel[tags.grad_norm("actor_cnn")] > 0
+
+
+def test_act_single_and_batched_agree():
+    ag = agent()
+    b = batch()
+    many = ag.act(b.image.numpy(), b.vector.numpy())
+    one = ag.act(b.image[0].numpy(), b.vector[0].numpy())
+    assert many.shape == (B, 2) and one.shape == (2,)
+    np.testing.assert_allclose(many[0], one, atol=1e-6)
