@@ -1,0 +1,103 @@
+"""``analyze`` and ``compare`` subcommands (kept here so the analysis side never imports torch)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_GO, EXIT_NO_GO, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("analyze", help="health report (GO / GO WITH WARNINGS / NO-GO) of a run's event files")
+    p.add_argument("run", metavar="RUN", help="run directory or event file (ours or any TensorBoard writer's)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the report here (default: stdout)")
+    p.add_argument("--format", choices=["md", "json", "html"], default=None,
+                   help="md (default), json or html; inferred from -o's extension when not given")
+    p.add_argument("--criteria", metavar="FILE", help="criteria YAML (defaults, envs, stages sections)")
+    p.add_argument("--stage", help="use this stage's section of the criteria file")
+    p.add_argument("--env", help="use this env's section of the criteria file (default: from the run's config.yaml)")
+    p.add_argument("--strict", action="store_true", help="exit 1 on GO WITH WARNINGS too")
+    p.add_argument("--csv", metavar="FILE", help="also export every scalar (tag, step, wall_time, value) as CSV")
+    p.add_argument("--parquet", metavar="FILE", help="also export every scalar as Parquet (needs pyarrow)")
+
+    p = sub.add_parser("compare", help="two runs side by side: every shared metric, findings that changed")
+    p.add_argument("run_a", metavar="RUN_A")
+    p.add_argument("run_b", metavar="RUN_B")
+    p.add_argument("-o", "--output", metavar="FILE")
+    p.add_argument("--format", choices=["md", "json"], default=None)
+    p.add_argument("--criteria", metavar="FILE")
+
+
+def _format(args: argparse.Namespace, allowed: tuple[str, ...]) -> str:
+    if args.format:
+        return args.format
+    if args.output:
+        ext = Path(args.output).suffix.lstrip(".").lower()
+        ext = {"markdown": "md", "htm": "html"}.get(ext, ext)
+        if ext in allowed:
+            return ext
+    return "md"
+
+
+def _check_output(path: str | None, flag: str) -> None:
+    if path and not Path(path).resolve().parent.is_dir():
+        raise ValueError(f"{flag} '{path}': directory '{Path(path).parent}' does not exist")
+
+
+def _emit(text: str, output: str | None) -> None:
+    if output:
+        Path(output).write_text(text)
+        print(f"wrote {output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+
+
+def run(args: argparse.Namespace) -> int:
+    from td3drive.analysis.criteria import CriteriaError
+    from td3drive.analysis.events import EventReadError
+
+    try:
+        for flag in ("output", "csv", "parquet"):
+            _check_output(getattr(args, flag, None), f"--{flag}")
+        if args.command == "analyze":
+            return _analyze(args)
+        return _compare(args)
+    except (EventReadError, CriteriaError, ValueError) as e:
+        print(f"td3drive {args.command}: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from td3drive.analysis import report
+    from td3drive.analysis.events import read_run
+
+    fmt = _format(args, ("md", "json", "html"))
+    if args.parquet:
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise ValueError(f"--parquet '{args.parquet}': needs pyarrow (pip install pyarrow)") from None
+    data = read_run(args.run)
+    for w in data.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    r = report.analyze(args.run, args.criteria, stage=args.stage, env=args.env, data=data)
+    _emit(report.RENDERERS[fmt](r), args.output)
+    if args.csv:
+        data.to_frame().to_csv(args.csv, index=False)
+    if args.parquet:
+        data.to_frame().to_parquet(args.parquet, index=False)
+    print(f"verdict: {r.verdict}", file=sys.stderr)
+    if r.verdict == "NO-GO" or (args.strict and r.verdict != "GO"):
+        return EXIT_NO_GO
+    return EXIT_GO
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from td3drive.analysis import compare
+
+    c = compare.compare(args.run_a, args.run_b, args.criteria)
+    fmt = _format(args, ("md", "json"))
+    _emit(compare.to_json(c) if fmt == "json" else compare.to_markdown(c), args.output)
+    return EXIT_GO

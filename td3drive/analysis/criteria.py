@@ -1,0 +1,116 @@
+"""Health-rule thresholds: built-in defaults, overridable by a criteria YAML file per env and per stage.
+
+A criteria file has up to three sections, applied in this order (later wins)::
+
+    defaults: {grad_norm_critical: 100000, ...}
+    envs:     {carracing: {...}, lanekeep: {...}}
+    stages:   {"5000": {...}, "50000": {...}}
+
+Unknown keys and non-numeric values are rejected with the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+DEFAULTS: dict[str, float] = {
+    # gradient norms (pre-clip), as in the reference system
+    "grad_norm_warning": 50_000.0,
+    "grad_norm_critical": 100_000.0,
+    "grad_jump_factor": 100.0,  # a norm this many times the median of all earlier ones is a jump
+    "clip_saturation_fraction": 0.8,  # pre-clip norm above max_grad_norm in more updates than this
+    # actor loss and critic exploitation
+    "actor_loss_growth": 10.0,  # |actor loss| beyond this factor of its early level ...
+    "actor_loss_floor": 1.0,  # ... where the early level is at least this (initial Q is ~0)
+    "exponential_fit_r2": 0.7,  # ... and log|loss| fits a rising line at least this well
+    "exploitation_factor": 10.0,  # |actor loss| or |q_pi| beyond this factor of max |Q1|,|Q2|
+    "exploitation_min": 100.0,  # and at least this large in absolute terms
+    # Q values
+    "q_abs_max": 10_000.0,
+    "q_return_factor": 10.0,  # max |Q| beyond this factor of the largest |episode return|
+    "twin_disagreement": 0.5,  # final mean |Q1 - Q2| relative to mean |Q| (floored at 1)
+    # losses and episodes
+    "loss_growth": 10.0,  # critic loss / TD error, last fifth vs first fifth
+    "early_termination_ratio": 0.5,  # recent episodes shorter than this fraction of the exploration phase's
+    "learning_starts": 1000.0,  # env steps of the exploration phase (read from config.yaml when present)
+    "min_points": 5.0,  # fewer logged points than this: a series is too short to judge
+}
+
+
+class CriteriaError(ValueError):
+    """A criteria file or value that is malformed."""
+
+
+def _check_section(section: Any, where: str) -> dict[str, float]:
+    if section is None:
+        return {}
+    if not isinstance(section, Mapping):
+        raise CriteriaError(f"criteria {where}: must be a mapping of threshold names to numbers")
+    out = {}
+    for key, value in section.items():
+        if key not in DEFAULTS:
+            raise CriteriaError(f"criteria {where}: unknown key '{key}'; allowed: {', '.join(sorted(DEFAULTS))}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise CriteriaError(f"criteria {where}.{key} = {value!r}: must be a number >= 0")
+        out[key] = float(value)
+    return out
+
+
+def load_criteria_file(path: str | Path) -> dict[str, Any]:
+    """Parse and validate a criteria YAML file."""
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text())
+    except OSError as e:
+        raise CriteriaError(f"criteria file '{p}': cannot be read ({e.strerror or e})") from None
+    except yaml.YAMLError:
+        raise CriteriaError(f"criteria file '{p}': not valid YAML") from None
+    data = data or {}
+    if not isinstance(data, Mapping) or set(data) - {"defaults", "envs", "stages"}:
+        raise CriteriaError(f"criteria file '{p}': top-level keys must be among defaults, envs, stages")
+    parsed: dict[str, Any] = {"defaults": _check_section(data.get("defaults"), "defaults"), "envs": {}, "stages": {}}
+    for kind in ("envs", "stages"):
+        sections = data.get(kind) or {}
+        if not isinstance(sections, Mapping):
+            raise CriteriaError(f"criteria file '{p}': '{kind}' must map names to sections")
+        for name, section in sections.items():
+            parsed[kind][str(name)] = _check_section(section, f"{kind}.{name}")
+    return parsed
+
+
+def resolve(
+    criteria_file: str | Path | None = None,
+    env: str | None = None,
+    stage: str | None = None,
+    run_config: Mapping[str, Any] | None = None,
+) -> dict[str, float]:
+    """Thresholds for one analysis: defaults < run's config (guard, learning_starts) < file sections."""
+    out = dict(DEFAULTS)
+    if run_config:
+        guard = run_config.get("guard") or {}
+        for key in ("grad_norm_warning", "grad_norm_critical", "q_abs_max"):
+            if isinstance(guard.get(key), (int, float)):
+                out[key] = float(guard[key])
+        if isinstance(guard.get("actor_loss_growth"), (int, float)):
+            out["actor_loss_growth"] = float(guard["actor_loss_growth"])
+        starts = (run_config.get("training") or {}).get("learning_starts")
+        if isinstance(starts, (int, float)):
+            out["learning_starts"] = float(starts)
+    if criteria_file:
+        parsed = load_criteria_file(criteria_file)
+        out.update(parsed["defaults"])
+        if env and env in parsed["envs"]:
+            out.update(parsed["envs"][env])
+        if stage is not None:
+            if stage not in parsed["stages"]:
+                raise CriteriaError(
+                    f"--stage '{stage}': criteria file '{criteria_file}' has stages "
+                    + (", ".join(parsed["stages"]) or "none")
+                )
+            out.update(parsed["stages"][stage])
+    elif stage is not None:
+        raise CriteriaError(f"--stage '{stage}': needs --criteria FILE with a stages section")
+    return out

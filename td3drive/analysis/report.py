@@ -1,0 +1,264 @@
+"""The health report: verdict, criteria matrix, findings, metric summary; Markdown, JSON and HTML.
+
+JSON schema ``td3drive.report/1`` (stable; ``validate`` reads it)::
+
+    {"schema": "td3drive.report/1", "run": str, "verdict": "GO" | "GO WITH WARNINGS" | "NO-GO",
+     "counts": {"critical": int, "warning": int, "info": int},
+     "criteria": [{"id", "criterion", "value", "threshold", "weight", "status": "pass"|"fail"|"not measured"}],
+     "findings": [{"id", "severity", "title", "tag", "steps": [int], "evidence": {...}, "explanation"}],
+     "metrics":  [{"tag", "count", "mean", "min", "max", "first", "final", "trend", "non_finite"}],
+     "aliases": {our_tag: their_tag}, "thresholds": {name: number}, "reader_warnings": [str], "files": [str]}
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from td3drive import tags
+from td3drive.analysis import aliases, criteria, rules
+from td3drive.analysis.events import ReadResult, Series, read_run
+
+SCHEMA = "td3drive.report/1"
+
+
+@dataclass
+class Report:
+    run: str
+    verdict: str
+    criteria: list[rules.Criterion]
+    findings: list[rules.Finding]
+    metrics: list[dict[str, Any]]
+    aliases: dict[str, str]
+    thresholds: dict[str, float]
+    reader_warnings: list[str]
+    files: list[str]
+    series: dict[str, Series] = field(repr=False, default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        counts = {sev: sum(f.severity == sev for f in self.findings) for sev in (rules.CRITICAL, rules.WARNING, rules.INFO)}
+        return {
+            "schema": SCHEMA,
+            "run": self.run,
+            "verdict": self.verdict,
+            "counts": counts,
+            "criteria": [_clean(asdict(c)) for c in self.criteria],
+            "findings": [_clean(asdict(f)) for f in self.findings],
+            "metrics": [_clean(m) for m in self.metrics],
+            "aliases": self.aliases,
+            "thresholds": self.thresholds,
+            "reader_warnings": self.reader_warnings,
+            "files": self.files,
+        }
+
+
+def _clean(obj: Any) -> Any:
+    """JSON-safe: non-finite floats become strings ("nan", "inf", "-inf")."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return _clean(obj.item())
+    return obj
+
+
+def _trend(v: np.ndarray) -> str:
+    v = v[np.isfinite(v)]
+    if len(v) < 3:
+        return "n/a"
+    w = max(1, len(v) // 5)
+    a, b = float(v[:w].mean()), float(v[-w:].mean())
+    scale = max(abs(a), abs(b), 1e-12)
+    if abs(b - a) / scale < 0.1:
+        return "flat"
+    return "up" if b > a else "down"
+
+
+def summarize(series: dict[str, Series]) -> list[dict[str, Any]]:
+    """count, mean, min, max, first, final and trend of every series (non-finite values counted apart)."""
+    rows = []
+    for tag in sorted(series):
+        v = series[tag].values
+        fin = v[np.isfinite(v)]
+        stat = (lambda f: float(f(fin))) if len(fin) else (lambda f: float("nan"))
+        rows.append({
+            "tag": tag, "count": int(len(v)), "mean": stat(np.mean), "min": stat(np.min), "max": stat(np.max),
+            "first": float(v[0]), "final": float(v[-1]), "trend": _trend(v), "non_finite": int(len(v) - len(fin)),
+        })
+    return rows
+
+
+def read_run_config(run: Path) -> dict[str, Any] | None:
+    """The run's config.yaml if it has one (td3drive runs do); never fails the analysis."""
+    f = run / "config.yaml" if run.is_dir() else run.parent / "config.yaml"
+    try:
+        data = yaml.safe_load(f.read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def analyze(
+    run: str | Path,
+    criteria_file: str | Path | None = None,
+    stage: str | None = None,
+    env: str | None = None,
+    data: ReadResult | None = None,
+) -> Report:
+    """Read a run's event files and apply the health rules. Raises EventReadError / CriteriaError."""
+    run = Path(run)
+    data = data or read_run(run)
+    config = read_run_config(run)
+    env = env or ((config or {}).get("env") or {}).get("name")
+    thresholds = criteria.resolve(criteria_file, env=env, stage=stage, run_config=config)
+    max_grad_norm = ((config or {}).get("agent") or {}).get("max_grad_norm")
+    canon, used = aliases.canonical(data.series)
+    findings, matrix = rules.evaluate_rules(canon, thresholds, max_grad_norm)
+    return Report(
+        run=str(run), verdict=rules.verdict(findings), criteria=matrix, findings=findings,
+        metrics=summarize(data.series), aliases=used, thresholds=thresholds,
+        reader_warnings=data.warnings, files=[str(f) for f in data.files], series=canon,
+    )
+
+
+def _fmt(x: Any) -> str:
+    if x is None:
+        return "—"
+    if isinstance(x, float):
+        return f"{x:.4g}"
+    return str(x)
+
+
+def _cell(x: Any) -> str:
+    """A Markdown table cell: formatted, with pipes escaped."""
+    return (x if isinstance(x, str) else _fmt(x)).replace("|", "\\|")
+
+
+def to_markdown(r: Report) -> str:
+    lines = [f"# Health report: {r.run}", "", f"**Verdict: {r.verdict}**", ""]
+    counts = r.to_dict()["counts"]
+    lines += [f"{counts['critical']} critical, {counts['warning']} warning, {counts['info']} info findings.", ""]
+    lines += ["## Criteria", "", "| criterion | value | threshold | weight | status |", "|---|---|---|---|---|"]
+    for c in r.criteria:
+        status = {"pass": "pass", "fail": "**FAIL**", "not measured": "not measured"}[c.status]
+        lines.append(f"| {_cell(c.criterion)} | {_cell(c.value)} | {_cell(c.threshold)} | {c.weight} | {status} |")
+    lines += ["", "## Findings", ""]
+    if not r.findings:
+        lines.append("None.")
+    for f in r.findings:
+        ev = ", ".join(f"{k}={_fmt(v)}" for k, v in f.evidence.items())
+        lines += [f"### [{f.severity}] {f.title} (`{f.id}`)", "", f"Evidence: {ev}", ""]
+        if f.steps:
+            lines += [f"Steps: {', '.join(map(str, f.steps[:20]))}", ""]
+        lines += [f.explanation, ""]
+    lines += ["## Metrics", "", "| tag | count | mean | min | max | first | final | trend |", "|---|---|---|---|---|---|---|---|"]
+    for m in r.metrics:
+        nf = f" ({m['non_finite']} non-finite)" if m["non_finite"] else ""
+        lines.append(f"| {m['tag']} | {m['count']}{nf} | {_fmt(m['mean'])} | {_fmt(m['min'])} | {_fmt(m['max'])} | "
+                     f"{_fmt(m['first'])} | {_fmt(m['final'])} | {m['trend']} |")
+    if r.aliases:
+        lines += ["", "Read under our names: " + ", ".join(f"`{theirs}` as `{ours}`" for ours, theirs in r.aliases.items())]
+    if r.reader_warnings:
+        lines += ["", "## Reader warnings", ""] + [f"- {w}" for w in r.reader_warnings]
+    return "\n".join(lines) + "\n"
+
+
+def to_json(r: Report) -> str:
+    return json.dumps(r.to_dict(), indent=2) + "\n"
+
+
+def _plots(r: Report) -> list[tuple[str, str]]:
+    """(group name, base64 PNG) per metric group, alerts and findings' steps marked on the curves."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups: dict[str, list[str]] = {}
+    for tag in sorted(r.series):
+        groups.setdefault(tag.split("/")[0] if "/" in tag else "other", []).append(tag)
+    alert_steps = sorted({
+        int(s) for t in tags.ALERTS if t in r.series for s, v in zip(r.series[t].steps, r.series[t].values) if v >= 1
+    })
+    out = []
+    for group, members in groups.items():
+        if group == "alerts":
+            continue
+        fig, ax = plt.subplots(figsize=(8, 3.2))
+        for tag in members:
+            s = r.series[tag]
+            ax.plot(s.steps, s.values, label=tag.split("/", 1)[-1], linewidth=1)
+            marked = {st for f in r.findings if f.tag == tag and f.severity != rules.INFO for st in f.steps}
+            if marked:
+                idx = np.isin(s.steps, list(marked))
+                ax.scatter(s.steps[idx], s.values[idx], color="red", zorder=3, s=14)
+        for st in alert_steps[:200]:
+            ax.axvline(st, color="red", alpha=0.15, linewidth=1)
+        finite = np.concatenate([r.series[t].values[np.isfinite(r.series[t].values)] for t in members])
+        if len(finite) and finite.min() * finite.max() > 0 and finite.max() / max(finite.min(), 1e-300) > 1e4:
+            ax.set_yscale("log")
+        elif len(finite) and np.abs(finite).max() > 1e4:
+            ax.set_yscale("symlog")
+        ax.set_title(group)
+        ax.set_xlabel("step")
+        ax.legend(fontsize=7, loc="best")
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=90)
+        plt.close(fig)
+        out.append((group, base64.b64encode(buf.getvalue()).decode()))
+    return out
+
+
+def to_html(r: Report) -> str:
+    """One self-contained page: the Markdown content as HTML tables plus embedded plots."""
+    esc = html.escape
+    color = {"GO": "#1a7f37", "GO WITH WARNINGS": "#9a6700", "NO-GO": "#cf222e"}[r.verdict]
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>td3drive report</title>",
+        "<style>body{font-family:sans-serif;max-width:1000px;margin:auto}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}.critical{color:#cf222e}"
+        ".warning{color:#9a6700}.info{color:#555}</style></head><body>",
+        f"<h1>Health report: {esc(r.run)}</h1><h2 style='color:{color}'>Verdict: {esc(r.verdict)}</h2>",
+        "<h2>Criteria</h2><table><tr><th>criterion</th><th>value</th><th>threshold</th><th>weight</th><th>status</th></tr>",
+    ]
+    for c in r.criteria:
+        parts.append(f"<tr><td>{esc(c.criterion)}</td><td>{esc(_fmt(c.value))}</td><td>{esc(c.threshold)}</td>"
+                     f"<td>{c.weight}</td><td>{esc(c.status)}</td></tr>")
+    parts.append("</table><h2>Findings</h2>")
+    for f in r.findings:
+        ev = ", ".join(f"{k}={_fmt(v)}" for k, v in f.evidence.items())
+        parts.append(f"<h3 class='{f.severity}'>[{f.severity}] {esc(f.title)}</h3><p><code>{esc(ev)}</code></p><p>{esc(f.explanation)}</p>")
+    parts.append("<h2>Plots</h2><p>Red lines: steps where an alerts/* tag fired; red dots: steps named by findings.</p>")
+    for group, png in _plots(r):
+        parts.append(f"<h3>{esc(group)}</h3><img alt='{esc(group)}' src='data:image/png;base64,{png}'>")
+    parts.append("<h2>Metrics</h2><table><tr><th>tag</th><th>count</th><th>mean</th><th>min</th><th>max</th><th>first</th><th>final</th><th>trend</th></tr>")
+    for m in r.metrics:
+        parts.append("<tr>" + "".join(f"<td>{esc(_fmt(m[k]))}</td>" for k in ("tag", "count", "mean", "min", "max", "first", "final", "trend")) + "</tr>")
+    parts.append("</table>")
+    if r.reader_warnings:
+        parts.append("<h2>Reader warnings</h2><ul>" + "".join(f"<li>{esc(w)}</li>" for w in r.reader_warnings) + "</ul>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+RENDERERS = {"md": to_markdown, "json": to_json, "html": to_html}
+
+
+def write_report(r: Report, run_dir: str | Path) -> None:
+    """report.md and report.json into a run directory."""
+    d = Path(run_dir)
+    (d / "report.md").write_text(to_markdown(r))
+    (d / "report.json").write_text(to_json(r))

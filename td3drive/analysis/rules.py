@@ -1,0 +1,470 @@
+"""Health rules over a run's scalar series: findings with evidence and a criteria matrix.
+
+Every rule reads series by the tag names of ``td3drive.tags`` (other tools' names are mapped by
+``aliases.canonical``), takes its thresholds from the resolved criteria, and returns findings with
+an id, a severity, numbers and steps as evidence, and an explanation with likely causes and what
+to try. A metric that a rule needs but the run did not log is "not measured", never a pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from td3drive import tags
+from td3drive.analysis.events import Series
+
+CRITICAL, WARNING, INFO = "critical", "warning", "info"
+SEVERITY_ORDER = {CRITICAL: 0, WARNING: 1, INFO: 2}
+
+
+@dataclass
+class Finding:
+    id: str
+    severity: str
+    title: str
+    evidence: dict[str, Any]
+    explanation: str
+    steps: list[int] = field(default_factory=list)
+    tag: str | None = None
+
+
+@dataclass
+class Criterion:
+    id: str
+    criterion: str
+    value: float | None
+    threshold: str
+    weight: int
+    status: str  # "pass" | "fail" | "not measured"
+
+
+def _r(x: float) -> float:
+    """Round for evidence: 4 significant digits."""
+    return float(f"{x:.4g}") if np.isfinite(x) else float(x)
+
+
+def _finite(s: Series) -> tuple[np.ndarray, np.ndarray]:
+    ok = np.isfinite(s.values)
+    return s.steps[ok], s.values[ok]
+
+
+def _window(n: int) -> int:
+    return max(3, n // 5)
+
+
+def rule_non_finite(series: dict[str, Series], th: dict) -> list[Finding]:
+    out = []
+    for tag, s in sorted(series.items()):
+        bad = ~np.isfinite(s.values)
+        if bad.any():
+            first = int(s.steps[np.argmax(bad)])
+            out.append(Finding(
+                "non_finite", CRITICAL, f"non-finite values in {tag}",
+                {"tag": tag, "count": int(bad.sum()), "first_step": first, "of": len(s.values)},
+                "NaN or infinity reached the logs: once a parameter is non-finite every later update is "
+                "garbage. Likely causes: a diverging critic (check Q and TD error before this step), a "
+                "division by zero in the reward or observation scaling, or an exploding gradient that "
+                "clipping did not bound. Resume from a checkpoint before the first step shown, lower the "
+                "learning rates and make sure no update with non-finite values is applied.",
+                [first], tag,
+            ))
+    return out
+
+
+def _grad_tags(series: dict[str, Series]) -> list[str]:
+    return sorted(t for t in series if t.startswith("gradients/") and t.endswith("_norm"))
+
+
+def rule_gradient_explosion(series: dict[str, Series], th: dict) -> list[Finding]:
+    out = []
+    for tag in _grad_tags(series):
+        steps, v = _finite(series[tag])
+        if not len(v):
+            continue
+        peak = int(np.argmax(v))
+        for level, sev in (("grad_norm_critical", CRITICAL), ("grad_norm_warning", WARNING)):
+            over = v > th[level]
+            if over.any():
+                out.append(Finding(
+                    f"gradient_explosion_{sev}", sev, f"gradient explosion in {tag}",
+                    {"tag": tag, "max": _r(v[peak]), "at_step": int(steps[peak]), "threshold": th[level],
+                     "updates_over": int(over.sum()), "of": len(v)},
+                    "The gradient norm before clipping passed the threshold. Clipping bounds the step, but a "
+                    "norm this large means the loss surface is being hit far from where the network is "
+                    "calibrated: usually targets that grew (check Q and target Q), unnormalised inputs or "
+                    "rewards, or a learning rate that is too high. Lower the learning rate, scale rewards, "
+                    "and check the critic first.",
+                    [int(s) for s in steps[over][:20]], tag,
+                ))
+                break
+        # Sudden jumps relative to the run's own recent history (median of the previous 20 values).
+        if len(v) > th["min_points"]:
+            med = pd.Series(v).rolling(20, min_periods=int(th["min_points"])).median().shift(1).to_numpy()
+            ratio = v / np.maximum(med, 1e-12)
+            jumps = np.flatnonzero(np.nan_to_num(ratio) > th["grad_jump_factor"])
+            if len(jumps):
+                j = int(jumps[0])
+                out.append(Finding(
+                    "gradient_jump", WARNING, f"sudden gradient jump in {tag}",
+                    {"tag": tag, "value": _r(v[j]), "at_step": int(steps[j]), "median_before": _r(med[j]),
+                     "factor": _r(ratio[j]), "jumps": len(jumps)},
+                    "The norm jumped by more than the configured factor over the median of its previous 20 "
+                    "logged values. A single jump is often one bad batch; repeated jumps precede divergence. "
+                    "Look at the losses and Q values at the same step.",
+                    [int(steps[k]) for k in jumps[:20]], tag,
+                ))
+    return out
+
+
+def rule_clipping(series: dict[str, Series], th: dict, max_grad_norm: float | None) -> tuple[list[Finding], list[str]]:
+    """Saturation (pre-clip above the threshold most of the time) and clipping that did not happen."""
+    out, checked = [], []
+    if max_grad_norm is None:
+        return out, checked
+    for tag in _grad_tags(series):
+        steps, pre = _finite(series[tag])
+        if len(pre) < th["min_points"]:
+            continue
+        checked.append(tag)
+        frac = float((pre > max_grad_norm).mean())
+        if frac > th["clip_saturation_fraction"]:
+            out.append(Finding(
+                "clipping_saturation", WARNING, f"clipping does all the work in {tag}",
+                {"tag": tag, "fraction_over": _r(frac), "max_grad_norm": max_grad_norm,
+                 "median_pre_clip": _r(float(np.median(pre)))},
+                "The pre-clip norm is above max_grad_norm in most updates, so every step has the same length "
+                "and the optimiser is effectively doing sign descent. Clipping is working (see the _clipped "
+                "series), but the gradients it receives are too large: lower the learning rate or fix the "
+                "loss scale rather than clipping harder.",
+                [], tag,
+            ))
+        post_tag = tag + "_clipped"
+        if post_tag in series:
+            _, post = _finite(series[post_tag])
+            if len(post) and post.max() > max_grad_norm * 1.001:
+                out.append(Finding(
+                    "clipping_not_applied", CRITICAL, f"clipping did not bound {post_tag}",
+                    {"tag": post_tag, "max": _r(post.max()), "max_grad_norm": max_grad_norm},
+                    "The norm measured after clipping exceeds the configured threshold: clipping is not applied "
+                    "to the parameters this group logs (wrong parameter list, or clipping after the optimiser step).",
+                    [], post_tag,
+                ))
+    return out, checked
+
+
+def _loss_for(grad_tag: str) -> str:
+    return tags.ACTOR_LOSS if "/actor" in grad_tag else tags.CRITIC_LOSS
+
+
+def rule_dead_network(series: dict[str, Series], th: dict) -> list[Finding]:
+    out = []
+    for tag in _grad_tags(series):
+        steps, v = _finite(series[tag])
+        loss_tag = _loss_for(tag)
+        if len(v) < th["min_points"] or loss_tag not in series:
+            continue
+        _, loss = _finite(series[loss_tag])
+        loss_changes = len(loss) >= 2 and float(np.ptp(loss)) > 0
+        if not loss_changes:
+            continue
+        if np.all(v == 0):
+            what = "exactly zero"
+        elif np.ptp(v) == 0:
+            what = f"constant at {v[0]:.6g}"
+        else:
+            continue
+        out.append(Finding(
+            "dead_network", CRITICAL, f"{tag} is {what} while {loss_tag} changes",
+            {"tag": tag, "logged_updates": len(v), "value": _r(float(v[0])), "loss_tag": loss_tag,
+             "loss_range": [_r(float(loss.min())), _r(float(loss.max()))]},
+            "A network whose loss changes must receive gradient. A norm that is exactly zero (or frozen) over "
+            "every logged update is a bug, not health: the graph is disconnected (features detached before "
+            "this group, parameters missing from the optimiser), the norm is read after zero_grad, or it is "
+            "logged on updates that did not train this network (with delayed policy updates the actor trains "
+            "only every policy_freq-th update). Check the logging point first, then the computation graph.",
+            [int(s) for s in steps[:5]], tag,
+        ))
+    return out
+
+
+def _exp_fit(steps: np.ndarray, v: np.ndarray) -> tuple[float, float]:
+    """Slope (per step) and R^2 of a least-squares line through log|v| against step."""
+    y = np.log(np.maximum(np.abs(v), 1e-12))
+    x = steps.astype(np.float64)
+    if len(x) < 3 or np.ptp(x) == 0:
+        return 0.0, 0.0
+    slope, intercept = np.polyfit(x, y, 1)
+    resid = y - (slope * x + intercept)
+    ss_tot = float(((y - y.mean()) ** 2).sum())
+    r2 = 1.0 - float((resid**2).sum()) / ss_tot if ss_tot > 0 else 0.0
+    return float(slope), r2
+
+
+def _q_scale(series: dict[str, Series]) -> tuple[float | None, list[float] | None]:
+    """Largest |Q1|, |Q2| anywhere in the run, and the logged Q range."""
+    qs = [_finite(series[t])[1] for t in (tags.Q1, tags.Q2) if t in series]
+    qs = [q for q in qs if len(q)]
+    if not qs:
+        return None, None
+    allq = np.concatenate(qs)
+    return float(np.abs(allq).max()), [float(allq.min()), float(allq.max())]
+
+
+def rule_actor_divergence(series: dict[str, Series], th: dict) -> list[Finding]:
+    if tags.ACTOR_LOSS not in series:
+        return []
+    steps, v = _finite(series[tags.ACTOR_LOSS])
+    if len(v) < th["min_points"]:
+        return []
+    w = _window(len(v))
+    early = max(float(np.median(np.abs(v[:w]))), th["actor_loss_floor"])
+    final = float(np.abs(v[-w:]).mean())
+    growth = final / early
+    slope, r2 = _exp_fit(steps[w // 2 :], v[w // 2 :])
+    if not (growth > th["actor_loss_growth"] and slope > 0 and r2 >= th["exponential_fit_r2"]):
+        return []
+    qmax, qrange = _q_scale(series)
+    evidence = {"early_level": _r(early), "final_level": _r(final), "growth": _r(growth),
+                "first": _r(float(v[0])), "last": _r(float(v[-1])), "from_step": int(steps[0]), "to_step": int(steps[-1]),
+                "exp_fit_r2": _r(r2), "doubling_steps": _r(float(np.log(2) / slope))}
+    if qmax is None:
+        follows, sev = "Q values were not logged, so it cannot be told whether the critic follows", CRITICAL
+    else:
+        q_early = [np.abs(_finite(series[t])[1][:w]).mean() for t in (tags.Q1,) if t in series]
+        q_final = [np.abs(_finite(series[t])[1][-w:]).mean() for t in (tags.Q1,) if t in series]
+        q_growth = (q_final[0] / max(q_early[0], th["actor_loss_floor"])) if q_early else float("nan")
+        evidence.update(q_range=[_r(x) for x in qrange], q_growth=_r(q_growth))
+        if final > th["exploitation_factor"] * qmax:
+            follows, sev = (f"the logged Q1/Q2 do not follow it (they stay within {qrange[0]:.3g}..{qrange[1]:.3g}, "
+                            f"grew {q_growth:.3g}x): the actor is exploiting the critic outside the data"), CRITICAL
+        else:
+            follows, sev = (f"the logged Q values follow it (grew {q_growth:.3g}x): value estimates are growing "
+                            "with it; see the Q-value rules"), (WARNING if qmax > th["q_abs_max"] else INFO)
+    return [Finding(
+        "actor_loss_divergence", sev, f"actor loss grew {growth:.3g}x on an exponential trend",
+        evidence,
+        f"The actor loss (= -Q1(s, pi(s))) grew beyond {th['actor_loss_growth']:g}x its early level on a "
+        f"rising exponential trend (R^2 {r2:.2f}); {follows}. Clipping bounds each step but not where the "
+        "steps lead: if Q(s, pi(s)) runs away while Q on stored actions does not, the policy has found "
+        "actions or features the critic never saw. Try a lower actor learning rate, the `critic` encoder "
+        "mode (the actor cannot move the CNN), and check target policy smoothing and action bounds.",
+        [int(steps[-1])], tags.ACTOR_LOSS,
+    )]
+
+
+def rule_critic_exploitation(series: dict[str, Series], th: dict) -> tuple[list[Finding], float | None]:
+    source = tags.Q_PI if tags.Q_PI in series else tags.ACTOR_LOSS
+    qmax, qrange = _q_scale(series)
+    if source not in series or qmax is None:
+        return [], None
+    steps, v = _finite(series[source])
+    if not len(v):
+        return [], None
+    i = int(np.argmax(np.abs(v)))
+    ratio = float(abs(v[i]) / max(qmax, 1e-12))
+    if ratio > th["exploitation_factor"] and abs(v[i]) > th["exploitation_min"]:
+        return [Finding(
+            "critic_exploitation", CRITICAL, f"{source} far outside the logged Q range",
+            {"tag": source, "value": _r(float(v[i])), "at_step": int(steps[i]), "q_range": [_r(x) for x in qrange],
+             "ratio": _r(ratio), "threshold": th["exploitation_factor"]},
+            "Q1(s, pi(s)) is far larger in magnitude than Q1/Q2 on the actions in the replay buffer. The "
+            "critic is being queried, and trusted, far outside its data: the policy found out-of-distribution "
+            "actions or features where the critic extrapolates wildly. Gradient clipping does not fix this. "
+            "Try: the `critic` encoder mode, a smaller actor learning rate or more critic updates per actor "
+            "update, target policy smoothing, and check that actions are bounded the same way everywhere.",
+            [int(steps[i])], source,
+        )], ratio
+    return [], ratio
+
+
+def rule_q_values(series: dict[str, Series], th: dict) -> tuple[list[Finding], float | None]:
+    out = []
+    qmax, qrange = _q_scale(series)
+    if qmax is None:
+        return out, None
+    if qmax > th["q_abs_max"]:
+        out.append(Finding(
+            "q_value_explosion", CRITICAL, f"|Q| reached {qmax:.3g}",
+            {"max_abs_q": _r(qmax), "threshold": th["q_abs_max"], "q_range": [_r(x) for x in qrange]},
+            "Q values beyond any plausible return: the critic's bootstrapped targets are feeding on their "
+            "own overestimates. Check gamma, reward scale, termination handling (bootstrapping through a "
+            "true termination inflates values) and the critic learning rate.",
+            [], tags.Q1,
+        ))
+    elif tags.EPISODE_REWARD in series:
+        _, ret = _finite(series[tags.EPISODE_REWARD])
+        scale = float(np.abs(ret).max()) if len(ret) else 0.0
+        if scale > 0 and qmax > th["q_return_factor"] * max(scale, 1.0):
+            out.append(Finding(
+                "q_value_overestimation", WARNING, f"|Q| {qmax:.3g} far beyond the return scale {scale:.3g}",
+                {"max_abs_q": _r(qmax), "max_abs_episode_return": _r(scale), "factor": th["q_return_factor"]},
+                "The critic values states far above any undiscounted return seen so far. Early in training "
+                "this is noise; if it grows, it is overestimation feeding on itself.",
+                [], tags.Q1,
+            ))
+    if tags.Q1 in series and tags.Q2 in series:
+        _, q1 = _finite(series[tags.Q1])
+        _, q2 = _finite(series[tags.Q2])
+        n = min(len(q1), len(q2))
+        if n >= th["min_points"]:
+            w = _window(n)
+            a, b = q1[:n][-w:], q2[:n][-w:]
+            rel = float(np.abs(a - b).mean() / max(1.0, float((np.abs(a) + np.abs(b)).mean() / 2)))
+            if rel > th["twin_disagreement"]:
+                out.append(Finding(
+                    "twin_critic_disagreement", WARNING, "the twin critics disagree",
+                    {"relative_difference": _r(rel), "threshold": th["twin_disagreement"],
+                     "q1_final": _r(float(a.mean())), "q2_final": _r(float(b.mean()))},
+                    "Q1 and Q2 learn the same target; a large persistent gap means one of them is unstable "
+                    "or they see different inputs. Check that both are trained by the critic loss.",
+                    [], tags.Q2,
+                ))
+    return out, qmax
+
+
+def rule_growing_losses(series: dict[str, Series], th: dict) -> list[Finding]:
+    out = []
+    for tag, name in ((tags.CRITIC_LOSS, "critic loss"), (tags.TD_ERROR, "TD error")):
+        if tag not in series:
+            continue
+        steps, v = _finite(series[tag])
+        if len(v) < th["min_points"]:
+            continue
+        w = _window(len(v))
+        early, late = float(np.abs(v[:w]).mean()), float(np.abs(v[-w:]).mean())
+        if late > th["loss_growth"] * max(early, 1e-8):
+            out.append(Finding(
+                f"{tag.split('/')[1]}_growing", WARNING, f"{name} grew {late / max(early, 1e-8):.3g}x",
+                {"tag": tag, "early_mean": _r(early), "final_mean": _r(late), "factor": th["loss_growth"]},
+                f"The {name} should fall or settle as the critic fits its targets. Steady growth means the "
+                "targets move faster than the critic can follow: usually Q overestimation, a too-high critic "
+                "learning rate, or a too-large tau.",
+                [int(steps[-1])], tag,
+            ))
+    return out
+
+
+def rule_episodes(series: dict[str, Series], th: dict) -> tuple[list[Finding], float | None]:
+    out: list[Finding] = []
+    ratio = None
+    if tags.EPISODE_LENGTH in series:
+        steps, length = _finite(series[tags.EPISODE_LENGTH])
+        explore = length[steps <= th["learning_starts"]]
+        if len(explore) == 0 and len(length) >= 2 * th["min_points"]:
+            explore = length[: _window(len(length))]
+        after = length[steps > th["learning_starts"]]
+        if len(explore) and len(after) >= 2:
+            recent = after[-_window(len(after)) :] if len(after) >= 3 else after
+            ratio = float(recent.mean() / max(explore.mean(), 1e-9))
+            if ratio < th["early_termination_ratio"]:
+                out.append(Finding(
+                    "early_termination_collapse", WARNING,
+                    f"recent episodes are {ratio:.0%} as long as in the exploration phase",
+                    {"exploration_mean_length": _r(float(explore.mean())), "recent_mean_length": _r(float(recent.mean())),
+                     "ratio": _r(ratio), "threshold": th["early_termination_ratio"]},
+                    "The policy ends episodes much sooner than random actions did: it drives off the road or "
+                    "crashes quickly. Check the termination penalty against the per-step reward (a policy may "
+                    "learn that ending early is cheaper) and whether the critic is exploited.",
+                    [int(steps[-1])], tags.EPISODE_LENGTH,
+                ))
+    for tag, name in ((tags.EPISODE_REWARD, "episode return"), (tags.EPISODE_LENGTH, "episode length")):
+        if tag in series:
+            steps, v = _finite(series[tag])
+            if len(v) >= 3:
+                w = _window(len(v))
+                out.append(Finding(
+                    f"{tag.split('/')[1]}_trend", INFO, f"{name}: {v[:w].mean():.4g} -> {v[-w:].mean():.4g}",
+                    {"episodes": len(v), "first_mean": _r(float(v[:w].mean())), "final_mean": _r(float(v[-w:].mean())),
+                     "best": _r(float(v.max()))},
+                    f"Mean {name} of the first and the last fifth of the episodes.", [], tag,
+                ))
+    return out, ratio
+
+
+EXPECTED = {
+    "losses": (tags.CRITIC_LOSS, tags.ACTOR_LOSS),
+    "Q values": (tags.Q1,),
+    "gradient norms": ("gradients/",),
+    "episode returns": (tags.EPISODE_REWARD,),
+}
+
+
+def rule_missing(series: dict[str, Series]) -> list[Finding]:
+    out = []
+    for what, needed in EXPECTED.items():
+        missing = [t for t in needed if not any(s == t or (t.endswith("/") and s.startswith(t)) for s in series)]
+        if missing:
+            out.append(Finding(
+                "not_measured", WARNING, f"{what} not measured",
+                {"missing": missing},
+                f"The run logged no {', '.join(missing)}: the rules that need them could not run, and an "
+                "unmeasured quantity is not a pass. Log it (td3drive does by default).",
+            ))
+    return out
+
+
+def evaluate_rules(series: dict[str, Series], th: dict, max_grad_norm: float | None = None) -> tuple[list[Finding], list[Criterion]]:
+    """Run every rule; return the findings (most severe first) and the criteria matrix."""
+    findings: list[Finding] = []
+    findings += rule_non_finite(series, th)
+    grad = rule_gradient_explosion(series, th)
+    findings += grad
+    clip, clip_checked = rule_clipping(series, th, max_grad_norm)
+    findings += clip
+    dead = rule_dead_network(series, th)
+    findings += dead
+    div = rule_actor_divergence(series, th)
+    findings += div
+    exploit, exploit_ratio = rule_critic_exploitation(series, th)
+    findings += exploit
+    qf, qmax = rule_q_values(series, th)
+    findings += qf
+    findings += rule_growing_losses(series, th)
+    ep, ep_ratio = rule_episodes(series, th)
+    findings += ep
+    findings += rule_missing(series)
+    findings.sort(key=lambda f: SEVERITY_ORDER[f.severity])
+
+    def status(measured: bool, ok: bool) -> str:
+        return "not measured" if not measured else ("pass" if ok else "fail")
+
+    gtags = _grad_tags(series)
+    gmax = max((float(np.nanmax(np.where(np.isfinite(series[t].values), series[t].values, np.nan)))
+                for t in gtags if np.isfinite(series[t].values).any()), default=None)
+    n_bad = sum(int((~np.isfinite(s.values)).sum()) for s in series.values())
+    has = lambda fid: any(f.id == fid and f.severity != INFO for f in findings)
+    criteria = [
+        Criterion("non_finite", "no NaN/inf in any metric", float(n_bad), "= 0", 3, status(bool(series), n_bad == 0)),
+        Criterion("grad_norm", "max pre-clip gradient norm", gmax, f"< {th['grad_norm_warning']:g}", 2,
+                  status(gmax is not None, gmax is not None and gmax < th["grad_norm_warning"])),
+        Criterion("dead_network", "every gradient group alive", float(len(dead)), "= 0 dead groups", 3,
+                  status(bool(gtags), not dead)),
+        Criterion("clipping", "post-clip norm within max_grad_norm", None if not clip_checked else float(len(clip)),
+                  f"<= {max_grad_norm:g}" if max_grad_norm else "needs max_grad_norm", 1,
+                  status(bool(clip_checked), not any(f.id == "clipping_not_applied" for f in clip))),
+        Criterion("actor_loss", "actor loss stable (no exponential divergence)",
+                  div[0].evidence["growth"] if div else None, f"< {th['actor_loss_growth']:g}x early level", 3,
+                  status(tags.ACTOR_LOSS in series, not has("actor_loss_divergence"))),
+        Criterion("critic_exploitation", "|Q(s, pi(s))| / max |Q| on data", exploit_ratio,
+                  f"< {th['exploitation_factor']:g}", 3, status(exploit_ratio is not None, not exploit)),
+        Criterion("q_value", "max |Q1|, |Q2|", qmax, f"< {th['q_abs_max']:g}", 2,
+                  status(qmax is not None, qmax is not None and qmax < th["q_abs_max"])),
+        Criterion("episode_length", "recent / exploration episode length", ep_ratio,
+                  f">= {th['early_termination_ratio']:g}", 1,
+                  status(ep_ratio is not None, ep_ratio is None or ep_ratio >= th["early_termination_ratio"])),
+    ]
+    return findings, criteria
+
+
+def verdict(findings: list[Finding]) -> str:
+    """NO-GO on any critical finding, GO WITH WARNINGS on any warning, else GO."""
+    severities = {f.severity for f in findings}
+    if CRITICAL in severities:
+        return "NO-GO"
+    if WARNING in severities:
+        return "GO WITH WARNINGS"
+    return "GO"

@@ -1,0 +1,111 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from td3drive.cli import main
+from tests.synthetic import healthy, reference_failure
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "td3drive.cli", *args], capture_output=True, text=True)
+
+
+def test_train_carracing_end_to_end_then_eval_and_analyze(tmp_path):
+    run = tmp_path / "cr"
+    code = main(["train", "--max-timesteps", "300", "--eval-freq", "300", "--checkpoint-freq", "300",
+                 "--scenario", "0", "--run-dir", str(run),
+                 "--set", "training.learning_starts=100", "--set", "training.train_freq=50",
+                 "--set", "training.batch_size=32", "--set", "training.num_eval_episodes=1",
+                 "--set", "env.max_episode_steps=150", "--set", "logging.log_freq=50", "--set", "logging.progress=false"])
+    assert code == 0
+    assert (run / "config.yaml").is_file() and (run / "checkpoints/step_300.pt").is_file()
+    assert (run / "checkpoints/latest.pt").resolve().name == "step_300.pt"
+    assert list(run.glob("events.out.tfevents.*"))
+    from td3drive.analysis.events import read_run
+
+    found = set(read_run(run).tags)
+    assert {"train/critic_loss", "train/actor_loss", "gradients/critic_cnn_norm", "gradients/critic_cnn_norm_clipped",
+            "train/episode_reward", "eval/mean_reward", "progress/env_steps_per_s"} <= found
+    out = run_cli("eval", str(run), "--episodes", "1", "--video", str(tmp_path / "ep.gif"))
+    assert out.returncode == 0, out.stderr
+    assert "return:" in out.stdout and (tmp_path / "ep.gif").stat().st_size > 1000
+    assert main(["analyze", str(run), "-o", str(tmp_path / "r.json")]) in (0, 1)
+    assert json.loads((tmp_path / "r.json").read_text())["schema"] == "td3drive.report/1"
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--set", "agent.tau=5"], ["agent.tau", "5", "(0, 1]"]),
+    (["--set", "agent.nope=1"], ["unknown config key 'agent.nope'"]),
+    (["--scenario", "3"], ["env.scenario", "3", "allows 0"]),
+    (["--env", "gta"], ["env.name", "gta", "'carracing', 'lanekeep'"]),
+    (["--seed", "x"], ["--seed", "invalid int value"]),
+    (["--bogus"], ["unrecognized arguments: --bogus"]),
+    (["--device", "tpu"], ["training.device", "tpu"]),
+    (["--config", "/no/such.yaml"], ["/no/such.yaml", "cannot be read"]),
+    (["--set", "training.buffer_size=100000000", "--max-timesteps", "100000000"], ["needs", "GiB", "available"]),
+])
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, args, words):
+    run = tmp_path / "never"
+    out = run_cli("train", "--run-dir", str(run), *args)
+    assert out.returncode == 2
+    msg = out.stderr.strip()
+    assert "\n" not in msg and "Traceback" not in msg, msg
+    for w in words:
+        assert w in msg, msg
+    assert not run.exists()
+
+
+def test_resume_of_a_non_run_and_used_run_dir_are_bad_input(tmp_path):
+    assert run_cli("train", "--resume", str(tmp_path)).returncode == 2
+    (tmp_path / "x").write_text("busy")
+    out = run_cli("train", "--run-dir", str(tmp_path))
+    assert out.returncode == 2 and "already holds files" in out.stderr
+
+
+def test_analyze_exit_codes_and_formats(tmp_path):
+    bad = reference_failure(tmp_path / "bad")
+    good = healthy(tmp_path / "good", config="agent:\n  max_grad_norm: 10.0\n")
+    out = run_cli("analyze", str(bad))
+    assert out.returncode == 1 and "**Verdict: NO-GO**" in out.stdout
+    assert run_cli("analyze", str(good)).returncode == 0
+    out = run_cli("analyze", str(good), "--format", "html", "-o", str(tmp_path / "r.html"), "--csv", str(tmp_path / "s.csv"),
+                  "--parquet", str(tmp_path / "s.parquet"))
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "r.html").read_text().startswith("<!doctype html>")
+    import pandas as pd
+
+    df = pd.read_csv(tmp_path / "s.csv")
+    assert list(df.columns) == ["tag", "step", "wall_time", "value"]
+    assert len(pd.read_parquet(tmp_path / "s.parquet")) == len(df)
+
+
+def test_analyze_strict_and_bad_input(tmp_path):
+    import numpy as np
+
+    from tests.synthetic import write_run
+
+    warn = write_run(tmp_path / "w", {"train/episode_reward": (np.arange(10), np.arange(10.0))})
+    assert run_cli("analyze", str(warn)).returncode == 0
+    assert run_cli("analyze", str(warn), "--strict").returncode == 1
+    for args in (["analyze", str(tmp_path / "missing")], ["analyze", str(warn), "--format", "pdf"],
+                 ["analyze", str(warn), "-o", str(tmp_path / "no/dir/r.md")],
+                 ["analyze", str(warn), "--stage", "5000"]):
+        out = run_cli(*args)
+        assert out.returncode == 2 and "\n" not in out.stderr.strip() and "Traceback" not in out.stderr, (args, out.stderr)
+
+
+def test_compare_shows_changes_and_findings(tmp_path):
+    bad = reference_failure(tmp_path / "bad")
+    good = healthy(tmp_path / "good")
+    out = run_cli("compare", str(bad), str(good), "--format", "json")
+    assert out.returncode == 0, out.stderr
+    c = json.loads(out.stdout)
+    assert c["verdict_a"] == "NO-GO" and c["verdict_b"] in ("GO", "GO WITH WARNINGS")
+    resolved = {f["id"] for f in c["findings_resolved"]}
+    assert {"actor_loss_divergence", "critic_exploitation", "dead_network"} <= resolved
+    row = {r["tag"]: r for r in c["metrics"]}["train/q1_value"]
+    assert row["ratio"] == pytest.approx(row["b_final"] / row["a_final"])
+    md = run_cli("compare", str(bad), str(good)).stdout
+    assert "## Findings resolved in B" in md

@@ -1,0 +1,82 @@
+import json
+
+import pytest
+
+from td3drive.analysis.criteria import CriteriaError
+from td3drive.analysis.report import analyze, to_html, to_json, to_markdown
+from tests.synthetic import healthy, reference_failure
+
+
+def test_reference_failure_is_no_go_with_the_three_causes(tmp_path):
+    r = analyze(reference_failure(tmp_path / "ref"))
+    assert r.verdict == "NO-GO"
+    crit = {(f.id, f.tag) for f in r.findings if f.severity == "critical"}
+    assert ("actor_loss_divergence", "train/actor_loss") in crit
+    assert ("critic_exploitation", "train/actor_loss") in crit
+    assert ("dead_network", "gradients/actor_mlp_norm") in crit
+    div = next(f for f in r.findings if f.id == "actor_loss_divergence")
+    assert div.evidence["from_step"] == 2600 and div.evidence["to_step"] == 5000
+    assert div.evidence["last"] == pytest.approx(-2.76e9, rel=1e-3)
+    assert "do not follow" in div.explanation  # Q stayed within 39..72
+    status = {c.id: c.status for c in r.criteria}
+    assert status["actor_loss"] == status["critic_exploitation"] == status["dead_network"] == "fail"
+    assert status["grad_norm"] == "pass"  # small norms: clipping was never the problem
+
+
+def test_healthy_run_is_go(tmp_path):
+    r = analyze(healthy(tmp_path / "ok", config="agent:\n  max_grad_norm: 10.0\n"))
+    assert r.verdict == "GO", [(f.id, f.severity) for f in r.findings if f.severity != "info"]
+    assert {c.status for c in r.criteria} == {"pass"}
+
+
+def test_renderings(tmp_path):
+    r = analyze(reference_failure(tmp_path / "ref"))
+    md = to_markdown(r)
+    assert "**Verdict: NO-GO**" in md and "| train/actor_loss | 25 |" in md
+    d = json.loads(to_json(r))
+    assert d["schema"] == "td3drive.report/1" and d["verdict"] == "NO-GO" and d["counts"]["critical"] >= 3
+    m = {x["tag"]: x for x in d["metrics"]}["train/q1_value"]
+    assert m["count"] == 25 and 38 < m["first"] < 40 and 71 < m["final"] < 73
+    page = to_html(r)
+    assert page.count("data:image/png;base64,") >= 2 and "NO-GO" in page
+
+
+def test_criteria_file_sections_and_errors(tmp_path):
+    run = healthy(tmp_path / "ok")
+    crit = tmp_path / "c.yaml"
+    crit.write_text("defaults: {q_abs_max: 30}\nstages:\n  '5000': {q_abs_max: 1000}\n")
+    assert analyze(run, crit).verdict == "NO-GO"  # Q reaches ~50 > 30
+    assert analyze(run, crit, stage="5000").verdict == "GO"
+    with pytest.raises(CriteriaError, match="stages 5000"):
+        analyze(run, crit, stage="50000")
+    crit.write_text("defaults: {q_max: 30}\n")
+    with pytest.raises(CriteriaError, match="unknown key 'q_max'"):
+        analyze(run, crit)
+
+
+def test_sb3_and_cleanrl_tags_are_read_under_our_names(tmp_path):
+    import numpy as np
+
+    from tests.synthetic import write_run
+
+    steps = np.arange(1, 11) * 100
+    run = write_run(tmp_path / "clean", {
+        "losses/qf1_values": (steps, np.linspace(1, 5, 10)),
+        "losses/actor_loss": (steps, -250.0 * 4.0 ** np.arange(10)),
+        "charts/episodic_return": (steps, np.linspace(0, 10, 10)),
+        "charts/SPS": (steps, np.full(10, 300.0)),
+    })
+    r = analyze(run)
+    assert r.aliases["train/q1_value"] == "losses/qf1_values"
+    assert r.verdict == "NO-GO" and any(f.id == "critic_exploitation" for f in r.findings)
+    assert "charts/SPS" in {m["tag"] for m in r.metrics}
+
+
+def test_analysis_never_imports_torch_or_the_trainer():
+    import subprocess
+    import sys
+
+    code = ("import sys; import td3drive.analysis.report, td3drive.analysis.compare, td3drive.analysis.cli; "
+            "bad = [m for m in sys.modules if m == 'torch' or m.startswith('td3drive.train') or m.startswith('td3drive.agent')]; "
+            "assert not bad, bad")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

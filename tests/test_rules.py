@@ -1,0 +1,146 @@
+import numpy as np
+import pytest
+
+from td3drive import tags
+from td3drive.analysis.criteria import DEFAULTS
+from td3drive.analysis.events import Series
+from td3drive.analysis.rules import CRITICAL, INFO, WARNING, evaluate_rules, verdict
+
+TH = dict(DEFAULTS)
+
+
+def S(values, steps=None):
+    v = np.asarray(values, float)
+    return Series(np.arange(len(v)) * 100 if steps is None else np.asarray(steps), np.zeros(len(v)), v)
+
+
+def ids(series, max_grad_norm=None, th=TH):
+    findings, _ = evaluate_rules(series, th, max_grad_norm)
+    return {(f.id, f.severity) for f in findings}, findings
+
+
+def base(n=30, seed=0):
+    """Healthy-looking core series that trip nothing on their own."""
+    rng = np.random.default_rng(seed)
+    q = np.linspace(1, 20, n)
+    return {
+        tags.CRITIC_LOSS: S(1 + 0.1 * rng.random(n)), tags.ACTOR_LOSS: S(-q),
+        tags.Q1: S(q), tags.Q2: S(q + 0.1), tags.grad_norm("critic_cnn"): S(1 + rng.random(n)),
+        tags.grad_norm("actor_mlp"): S(0.5 + rng.random(n)), tags.EPISODE_REWARD: S(np.linspace(0, 100, n)),
+    }
+
+
+def test_non_finite_is_critical_with_first_step():
+    s = base()
+    s[tags.CRITIC_LOSS] = S([1.0, 2.0, np.nan, 3.0, np.inf])
+    found, findings = ids(s)
+    assert ("non_finite", CRITICAL) in found
+    f = next(f for f in findings if f.id == "non_finite")
+    assert f.evidence["count"] == 2 and f.evidence["first_step"] == 200
+    assert ("non_finite", CRITICAL) not in ids(base())[0]
+
+
+@pytest.mark.parametrize("peak, expected", [(60_000, ("gradient_explosion_warning", WARNING)),
+                                            (150_000, ("gradient_explosion_critical", CRITICAL))])
+def test_gradient_explosion_thresholds(peak, expected):
+    s = base()
+    v = np.ones(30)
+    v[20] = peak
+    s[tags.grad_norm("critic_cnn")] = S(v)
+    found, _ = ids(s)
+    assert expected in found and ("gradient_jump", WARNING) in found
+    s[tags.grad_norm("critic_cnn")] = S(np.full(30, 40_000.0))  # high but below warning, no jump
+    found, _ = ids(s)
+    assert not any(i.startswith("gradient_explosion") or i == "gradient_jump" for i, _ in found)
+
+
+def test_clipping_saturation_and_not_applied():
+    s = base()
+    s[tags.grad_norm("critic_cnn")] = S(np.full(30, 25.0))
+    s[tags.grad_norm_clipped("critic_cnn")] = S(np.full(30, 10.0))
+    found, _ = ids(s, max_grad_norm=10.0)
+    assert ("clipping_saturation", WARNING) in found and ("clipping_not_applied", CRITICAL) not in found
+    s[tags.grad_norm_clipped("critic_cnn")] = S(np.full(30, 25.0))
+    assert ("clipping_not_applied", CRITICAL) in ids(s, max_grad_norm=10.0)[0]
+    s[tags.grad_norm("critic_cnn")] = S(np.r_[np.full(10, 25.0), np.full(20, 5.0)])  # a third over: fine
+    s[tags.grad_norm_clipped("critic_cnn")] = S(np.minimum(s[tags.grad_norm("critic_cnn")].values, 10))
+    assert ("clipping_saturation", WARNING) not in ids(s, max_grad_norm=10.0)[0]
+
+
+def test_dead_network_zero_or_constant_while_loss_changes():
+    s = base()
+    s[tags.grad_norm("actor_mlp")] = S(np.zeros(30))
+    assert ("dead_network", CRITICAL) in ids(s)[0]
+    s[tags.grad_norm("actor_mlp")] = S(np.full(30, 0.37))
+    assert ("dead_network", CRITICAL) in ids(s)[0]
+    s[tags.ACTOR_LOSS] = S(np.full(30, -3.0))  # nothing changes: not evidence of a broken graph
+    assert ("dead_network", CRITICAL) not in ids(s)[0]
+
+
+def test_actor_divergence_exponential_vs_q_following():
+    s = base(n=25)
+    s[tags.ACTOR_LOSS] = S(-250.0 * 2.0 ** np.arange(25))
+    found, findings = ids(s)
+    assert ("actor_loss_divergence", CRITICAL) in found and ("critic_exploitation", CRITICAL) in found
+    f = next(f for f in findings if f.id == "actor_loss_divergence")
+    assert "do not follow" in f.explanation and f.evidence["growth"] > 1e5
+    # linear growth, not exponential: no divergence finding
+    s[tags.ACTOR_LOSS] = S(-np.linspace(1, 100, 25))
+    assert not any(i == "actor_loss_divergence" for i, _ in ids(s)[0])
+    # exponential but the Q values follow: reported, but as information while |Q| is plausible
+    q = 2.0 ** (np.arange(25) / 3)
+    s[tags.ACTOR_LOSS], s[tags.Q1], s[tags.Q2] = S(-q), S(q), S(q)
+    assert ("actor_loss_divergence", INFO) in ids(s)[0]
+
+
+def test_critic_exploitation_only_far_outside_q_range():
+    s = base()
+    s[tags.Q_PI] = S(np.r_[np.linspace(1, 20, 29), 5000.0])
+    assert ("critic_exploitation", CRITICAL) in ids(s)[0]
+    s[tags.Q_PI] = S(np.linspace(1, 25, 30))
+    assert ("critic_exploitation", CRITICAL) not in ids(s)[0]
+
+
+def test_q_explosion_overestimation_and_twin_disagreement():
+    s = base()
+    s[tags.Q1] = S(np.linspace(1, 20_000, 30))
+    assert ("q_value_explosion", CRITICAL) in ids(s)[0]
+    s = base()
+    s[tags.Q1], s[tags.Q2] = S(np.full(30, 5000.0)), S(np.full(30, 5000.0))  # returns reach 100
+    assert ("q_value_overestimation", WARNING) in ids(s)[0]
+    s = base()
+    s[tags.Q2] = S(np.linspace(1, 20, 30) * 3)
+    assert ("twin_critic_disagreement", WARNING) in ids(s)[0]
+
+
+def test_growing_critic_loss_and_td_error():
+    s = base()
+    s[tags.CRITIC_LOSS] = S(np.geomspace(0.1, 100, 30))
+    s[tags.TD_ERROR] = S(np.geomspace(0.1, 0.2, 30))
+    found, _ = ids(s)
+    assert ("critic_loss_growing", WARNING) in found and ("td_error_growing", WARNING) not in found
+
+
+def test_early_termination_collapse():
+    s = base()
+    steps = np.arange(1, 41) * 250
+    s[tags.EPISODE_LENGTH] = S(np.r_[np.full(4, 400.0), np.full(36, 60.0)], steps)
+    assert ("early_termination_collapse", WARNING) in ids(s)[0]
+    s[tags.EPISODE_LENGTH] = S(np.full(40, 400.0), steps)
+    assert ("early_termination_collapse", WARNING) not in ids(s)[0]
+
+
+def test_missing_metrics_are_not_measured_not_passed():
+    s = {tags.EPISODE_REWARD: S(np.linspace(0, 1, 10))}
+    findings, criteria = evaluate_rules(s, TH)
+    assert {f.evidence["missing"][0] for f in findings if f.id == "not_measured"} >= {tags.CRITIC_LOSS, tags.Q1, "gradients/"}
+    status = {c.id: c.status for c in criteria}
+    assert status["grad_norm"] == status["q_value"] == status["actor_loss"] == "not measured"
+    assert verdict(findings) == "GO WITH WARNINGS"
+
+
+def test_verdict_order():
+    s = base()
+    findings, _ = evaluate_rules(s, TH)
+    assert verdict(findings) == "GO"
+    assert [f.severity for f in findings] == sorted([f.severity for f in findings], key=[CRITICAL, WARNING, INFO].index)
