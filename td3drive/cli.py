@@ -46,6 +46,7 @@ def _add_eval(sub) -> None:
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--device", default="cpu", help="auto, cpu or cuda")
     p.add_argument("--video", metavar="FILE.gif", help="write the first episode's camera frames as a GIF")
+    p.add_argument("--workers", type=int, default=0, help="env processes (0: one per CPU core)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -118,9 +119,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from td3drive.checkpoint import CheckpointError, latest_path, load
     from td3drive.config import ConfigError, from_dict
     from td3drive.envs import make_env, vector_dim
-    from td3drive.evaluate import evaluate
+    from td3drive.evaluate import eval_workers, evaluate, make_eval_envs
     from td3drive.train import resolve_device
 
+    if args.workers < 0:
+        raise UsageError(f"td3drive eval: --workers {args.workers}: must be an integer >= 0")
     if args.episodes < 1:
         raise UsageError(f"td3drive eval: --episodes {args.episodes}: must be an integer >= 1")
     if args.video and not args.video.endswith(".gif"):
@@ -135,9 +138,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     agent = TD3(vector_dim(cfg.env.name), cfg.agent, device)
     agent.load_state_dict(state["agent"])
     frames: list[np.ndarray] = []
-    env = make_env(cfg.env)
-    result = evaluate(env, agent.act, cfg.training.seed, args.episodes, frames.append if args.video else None)
-    env.close()
+    from functools import partial
+
+    cfg = cfg.replace(**{"training.num_eval_episodes": args.episodes, "training.eval_workers": args.workers})
+    envs = make_eval_envs(partial(make_env, cfg.env), eval_workers(cfg.training))
+    result = evaluate(envs, agent.act, cfg.training.seed, args.episodes, frames.append if args.video else None)
+    envs.close()
     print(f"episodes: {args.episodes}  (checkpoint step {state['counters']['step']}, env {cfg.env.name})")
     print(f"return:   {result.mean_reward:.2f} ± {result.returns.std():.2f}  (min {result.returns.min():.2f}, max {result.returns.max():.2f})")
     print(f"length:   {result.mean_length:.1f} ± {result.lengths.std():.1f}")

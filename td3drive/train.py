@@ -10,6 +10,7 @@ bit-identical to an uninterrupted run.
 from __future__ import annotations
 
 import signal
+from functools import partial
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from td3drive.agent.replay import ReplayBuffer
 from td3drive.agent.td3 import TD3
 from td3drive.config import Config, save_yaml
 from td3drive.envs import make_env, vector_dim
-from td3drive.evaluate import episode_seed, evaluate
+from td3drive.evaluate import episode_seed, eval_workers, evaluate, make_eval_envs
 
 EXIT_OK = 0
 EXIT_SIGINT = 130
@@ -98,7 +99,7 @@ class Trainer:
         # Allocate the buffer first: it is the one thing that may not fit, and nothing is written yet.
         self.buffer = ReplayBuffer(capacity, self.vector_dim, seed=t.seed)
         self.env = make_env(cfg.env)
-        self.eval_env = make_env(cfg.env) if t.eval_freq > 0 else None
+        self.eval_envs = make_eval_envs(partial(make_env, cfg.env), eval_workers(t)) if t.eval_freq > 0 else None
         self.agent = TD3(self.vector_dim, cfg.agent, self.device)
         self.rng = np.random.default_rng(np.random.SeedSequence([t.seed, 7]))
         self.c = Counters()
@@ -215,8 +216,8 @@ class Trainer:
         self._last_values = values
 
     def run_evaluation(self) -> dict[str, float]:
-        assert self.eval_env is not None
-        result = evaluate(self.eval_env, self.agent.act, self.cfg.training.seed, self.cfg.training.num_eval_episodes)
+        assert self.eval_envs is not None
+        result = evaluate(self.eval_envs, self.agent.act, self.cfg.training.seed, self.cfg.training.num_eval_episodes)
         self.last_eval = {
             tags.EVAL_MEAN_REWARD: result.mean_reward,
             tags.EVAL_MEAN_LENGTH: result.mean_length,
@@ -284,8 +285,8 @@ class Trainer:
                 signal.signal(s, handler)
             self.writer.close()
             self.env.close()
-            if self.eval_env is not None:
-                self.eval_env.close()
+            if self.eval_envs is not None:
+                self.eval_envs.close()
         code = EXIT_OK
         if self._stop_signal is not None:
             code = EXIT_SIGINT if self._stop_signal == signal.SIGINT else EXIT_SIGTERM

@@ -18,6 +18,7 @@ def tiny_sets():
         "training.train_freq=4",
         "training.batch_size=16",
         "training.eval_freq=0",
+        "training.eval_workers=1",
         "training.checkpoint_freq=0",
         "logging.log_freq=20",
         "logging.progress=false",

@@ -5,7 +5,7 @@ import torch
 from td3drive import tags
 from td3drive.config import build_config
 from td3drive.envs import make_env
-from td3drive.evaluate import evaluate
+from td3drive.evaluate import evaluate, make_eval_envs
 from td3drive.train import Trainer, train
 
 
@@ -70,10 +70,10 @@ def test_learns_the_lanekeep_task_clearly_better_than_random(tmp_path):
     ])
     t = Trainer(cfg, tmp_path / "learn")
     t.train()
-    env = make_env(cfg.env)
+    env = make_eval_envs(lambda: make_env(cfg.env), 1)
     trained = evaluate(env, t.agent.act, seed=123, episodes=10)
     rng = np.random.default_rng(0)
-    random = evaluate(env, lambda img, vec: rng.uniform(-1, 1, 2).astype(np.float32), seed=123, episodes=10)
+    random = evaluate(env, lambda img, vec: rng.uniform(-1, 1, (len(img), 2)).astype(np.float32), seed=123, episodes=10)
     # Random leaves the lane within tens of steps (return ~10-30); a working TD3 keeps ~0.9/step for 100 steps.
     assert random.mean_reward < 40
     assert trained.mean_reward > 75 and trained.mean_reward > 2.5 * random.mean_reward
