@@ -140,7 +140,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     frames: list[np.ndarray] = []
     from functools import partial
 
-    cfg = cfg.replace(**{"training.num_eval_episodes": args.episodes, "training.eval_workers": args.workers})
+    cfg = cfg.replace(**{"training.num_eval_episodes": args.episodes, "training.eval_workers": args.workers,
+                         "training.eval_async": False})
     envs = make_eval_envs(partial(make_env, cfg.env), eval_workers(cfg.training))
     result = evaluate(envs, agent.act, cfg.training.seed, args.episodes, frames.append if args.video else None)
     envs.close()

@@ -43,10 +43,12 @@ class EvalResult:
 
 
 def eval_workers(training) -> int:
-    """Resolve ``training.eval_workers`` (0 = one per CPU core, capped at the episode count)."""
+    """Resolve ``training.eval_workers``: 0 = one env process per CPU core (one core fewer when
+    evaluation runs beside training), capped at the episode count."""
     if training.eval_workers:
         return min(training.eval_workers, training.num_eval_episodes)
-    return max(1, min(os.cpu_count() or 1, training.num_eval_episodes))
+    cores = os.cpu_count() or 1
+    return max(1, min(cores - 1 if training.eval_async else cores, training.num_eval_episodes))
 
 
 def make_eval_envs(make_fn: Callable[[], gym.Env], workers: int) -> gym.vector.VectorEnv:
@@ -95,3 +97,111 @@ def _success_at(info: dict, j: int) -> bool:
         if key in info and info.get("_" + key, np.ones(len(info[key]), bool))[j]:
             return bool(info[key][j])
     return False
+
+
+class SyncEvaluator:
+    """Evaluates in the training process; results are ready as soon as ``submit`` returns."""
+
+    def __init__(self, make_fn: Callable[[], gym.Env], workers: int, seed: int, episodes: int):
+        self.envs = make_eval_envs(make_fn, workers)
+        self.seed, self.episodes = seed, episodes
+        self._done: list[tuple[int, EvalResult]] = []
+
+    def submit(self, step: int, policy: Policy, policy_state: Callable[[], dict]) -> None:
+        self._done.append((step, evaluate(self.envs, policy, self.seed, self.episodes)))
+
+    def poll(self) -> list[tuple[int, EvalResult]]:
+        done, self._done = self._done, []
+        return done
+
+    def drain(self) -> list[tuple[int, EvalResult]]:
+        return self.poll()
+
+    def close(self) -> None:
+        self.envs.close()
+
+
+def _eval_worker(conn, config: dict, vector_dim: int, workers: int) -> None:
+    """Body of the evaluation process: load each submitted policy snapshot, evaluate, send results back."""
+    import io
+    from functools import partial
+
+    import torch
+
+    from td3drive.agent.td3 import TD3
+    from td3drive.config import from_dict
+    from td3drive.envs import make_env
+
+    torch.set_num_threads(1)  # the trainer owns the other cores
+    cfg = from_dict(config)
+    agent = TD3(vector_dim, cfg.agent, "cpu")
+    envs = make_eval_envs(partial(make_env, cfg.env), workers)
+    try:
+        while msg := conn.recv_bytes():
+            step = int.from_bytes(msg[:8], "little")
+            state = torch.load(io.BytesIO(msg[8:]), weights_only=True)
+            agent.actor.load_state_dict(state["actor"])
+            agent.critic.load_state_dict(state["critic"])
+            conn.send((step, evaluate(envs, agent.act, cfg.training.seed, cfg.training.num_eval_episodes)))
+    except (EOFError, KeyboardInterrupt):
+        pass
+    finally:
+        envs.close()
+
+
+class AsyncEvaluator:
+    """Evaluates policy snapshots in a separate process while training goes on.
+
+    The simulator dominates evaluation time, so on a multi-core machine evaluation overlaps with
+    collection instead of pausing it. Results are identical to :class:`SyncEvaluator`'s (same
+    snapshot, same seeds); they are logged at the step they were submitted for.
+    """
+
+    def __init__(self, config: dict, vector_dim: int, workers: int):
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_eval_worker, args=(child, config, vector_dim, workers), daemon=True)
+        self.proc.start()
+        child.close()
+        self.pending = 0
+
+    def submit(self, step: int, policy: Policy, policy_state: Callable[[], dict]) -> None:
+        import io
+
+        import torch
+
+        # Serialise to bytes now: multiprocessing would otherwise share tensor storage with the
+        # live parameters, and the worker could evaluate weights that training has since changed.
+        buf = io.BytesIO()
+        torch.save(policy_state(), buf)
+        self.conn.send_bytes(step.to_bytes(8, "little") + buf.getvalue())
+        self.pending += 1
+
+    def poll(self) -> list[tuple[int, EvalResult]]:
+        done = []
+        while self.pending and self.conn.poll():
+            done.append(self._recv())
+        return done
+
+    def drain(self) -> list[tuple[int, EvalResult]]:
+        return [self._recv() for _ in range(self.pending)]
+
+    def _recv(self) -> tuple[int, EvalResult]:
+        try:
+            result = self.conn.recv()
+        except EOFError:
+            raise RuntimeError(f"the evaluation process died (exit code {self.proc.exitcode})") from None
+        self.pending -= 1
+        return result
+
+    def close(self) -> None:
+        try:
+            self.conn.send_bytes(b"")
+        except (BrokenPipeError, OSError):
+            pass
+        self.proc.join(timeout=10)
+        if self.proc.is_alive():
+            self.proc.terminate()
+        self.conn.close()

@@ -28,7 +28,7 @@ from td3drive.agent.replay import ReplayBuffer
 from td3drive.agent.td3 import TD3
 from td3drive.config import Config, save_yaml
 from td3drive.envs import make_env, vector_dim
-from td3drive.evaluate import episode_seed, eval_workers, evaluate, make_eval_envs
+from td3drive.evaluate import AsyncEvaluator, EvalResult, SyncEvaluator, episode_seed, eval_workers
 
 EXIT_OK = 0
 EXIT_SIGINT = 130
@@ -99,7 +99,12 @@ class Trainer:
         # Allocate the buffer first: it is the one thing that may not fit, and nothing is written yet.
         self.buffer = ReplayBuffer(capacity, self.vector_dim, seed=t.seed)
         self.env = make_env(cfg.env)
-        self.eval_envs = make_eval_envs(partial(make_env, cfg.env), eval_workers(t)) if t.eval_freq > 0 else None
+        self.evaluator: SyncEvaluator | AsyncEvaluator | None = None
+        if t.eval_freq > 0:
+            if t.eval_async:
+                self.evaluator = AsyncEvaluator(cfg.to_dict(), self.vector_dim, eval_workers(t))
+            else:
+                self.evaluator = SyncEvaluator(partial(make_env, cfg.env), eval_workers(t), t.seed, t.num_eval_episodes)
         self.agent = TD3(self.vector_dim, cfg.agent, self.device)
         self.rng = np.random.default_rng(np.random.SeedSequence([t.seed, 7]))
         self.c = Counters()
@@ -215,20 +220,23 @@ class Trainer:
         self._time_at_log, self._step_at_log, self._updates_at_log = now, self.c.step, self.agent.total_it
         self._last_values = values
 
-    def run_evaluation(self) -> dict[str, float]:
-        assert self.eval_envs is not None
-        result = evaluate(self.eval_envs, self.agent.act, self.cfg.training.seed, self.cfg.training.num_eval_episodes)
-        self.last_eval = {
-            tags.EVAL_MEAN_REWARD: result.mean_reward,
-            tags.EVAL_MEAN_LENGTH: result.mean_length,
-            tags.EVAL_SUCCESS_RATE: result.success_rate,
-        }
-        self._write(self.last_eval, self.c.step)
-        self.log(
-            f"eval at step {self.c.step}: return {result.mean_reward:.1f} ± {result.returns.std():.1f}, "
-            f"length {result.mean_length:.0f}, success {result.success_rate:.0%}"
-        )
-        return self.last_eval
+    def _policy_state(self) -> dict:
+        """What acting needs (actor, and the critic whose encoder it may read), on the CPU."""
+        cpu = lambda m: {k: v.detach().cpu() for k, v in m.state_dict().items()}
+        return {"actor": cpu(self.agent.actor), "critic": cpu(self.agent.critic)}
+
+    def _record_evaluations(self, results: list[tuple[int, EvalResult]]) -> None:
+        for step, result in results:
+            self.last_eval = {
+                tags.EVAL_MEAN_REWARD: result.mean_reward,
+                tags.EVAL_MEAN_LENGTH: result.mean_length,
+                tags.EVAL_SUCCESS_RATE: result.success_rate,
+            }
+            self._write(self.last_eval, step)
+            self.log(
+                f"eval at step {step}: return {result.mean_reward:.1f} ± {result.returns.std():.1f}, "
+                f"length {result.mean_length:.0f}, success {result.success_rate:.0%}"
+            )
 
     def _handle_signal(self, signum, frame) -> None:
         self._stop_signal = signum
@@ -258,8 +266,10 @@ class Trainer:
                 self._pending.update(self.agent.update(self.buffer.sample(t.batch_size, self.device)))
         if c.step % self.cfg.logging.log_freq == 0:
             self._log_point()
-        if t.eval_freq and c.step % t.eval_freq == 0:
-            self.run_evaluation()
+        if self.evaluator is not None:
+            if c.step % t.eval_freq == 0:
+                self.evaluator.submit(c.step, self.agent.act, self._policy_state)
+            self._record_evaluations(self.evaluator.poll())
         if t.checkpoint_freq and c.step % t.checkpoint_freq == 0:
             self.save_checkpoint()
 
@@ -280,13 +290,15 @@ class Trainer:
                         progress.update(task, completed=self.c.step, info=self._progress_info())
             if self._checkpoint_step != self.c.step:
                 self.save_checkpoint()
+            if self.evaluator is not None and self._stop_signal is None:
+                self._record_evaluations(self.evaluator.drain())
         finally:
             for s, handler in old.items():
                 signal.signal(s, handler)
             self.writer.close()
             self.env.close()
-            if self.eval_envs is not None:
-                self.eval_envs.close()
+            if self.evaluator is not None:
+                self.evaluator.close()
         code = EXIT_OK
         if self._stop_signal is not None:
             code = EXIT_SIGINT if self._stop_signal == signal.SIGINT else EXIT_SIGTERM

@@ -42,3 +42,34 @@ def test_failures_and_frames_recorded():
 def test_eval_workers_resolution():
     assert eval_workers(TrainingConfig(eval_workers=4, num_eval_episodes=3)) == 3
     assert 1 <= eval_workers(TrainingConfig(eval_workers=0, num_eval_episodes=10)) <= 10
+
+
+def test_async_evaluator_matches_sync_on_the_same_snapshot():
+    import torch
+
+    from td3drive.agent.td3 import TD3
+    from td3drive.config import Config, from_dict
+    from td3drive.evaluate import AsyncEvaluator, SyncEvaluator
+
+    cfg = from_dict({"env": {"name": "lanekeep", "max_episode_steps": 30},
+                     "agent": {"features_dim": 32, "hidden_dim": 16},
+                     "training": {"num_eval_episodes": 3, "seed": 4}})
+    torch.manual_seed(0)
+    agent = TD3(2, cfg.agent)
+    state = lambda: {"actor": agent.actor.state_dict(), "critic": agent.critic.state_dict()}
+    sync = SyncEvaluator(lambda: make_env(cfg.env), 1, seed=4, episodes=3)
+    sync.submit(10, agent.act, state)
+    (step_s, expected), = sync.drain()
+    sync.close()
+    ev = AsyncEvaluator(cfg.to_dict(), 2, workers=1)
+    try:
+        ev.submit(10, agent.act, state)
+        with torch.no_grad():  # training moves on; the submitted snapshot must not change
+            for p in agent.actor.parameters():
+                p.add_(1.0)
+        (step_a, got), = ev.drain()
+    finally:
+        ev.close()
+    assert step_a == step_s == 10
+    np.testing.assert_allclose(got.returns, expected.returns, rtol=1e-6)
+    np.testing.assert_array_equal(got.lengths, expected.lengths)
