@@ -65,6 +65,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from td3drive.checkpoint import CheckpointError
     from td3drive.config import build_config, load_yaml, merge
     from td3drive.envs import BlankFrameError
+    from td3drive.evaluate import EvaluationError
     from td3drive.train import Trainer, default_run_dir, resolve_device
 
     overrides = {
@@ -106,7 +107,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"run directory: {run_dir}", file=sys.stderr)
     try:
         result = trainer.train()
-    except BlankFrameError as e:
+    except (BlankFrameError, EvaluationError) as e:
         print(f"td3drive train: {e}", file=sys.stderr)
         return 1
     return result.exit_code

@@ -99,6 +99,10 @@ def _success_at(info: dict, j: int) -> bool:
     return False
 
 
+class EvaluationError(RuntimeError):
+    """The evaluation process failed."""
+
+
 class SyncEvaluator:
     """Evaluates in the training process; results are ready as soon as ``submit`` returns."""
 
@@ -162,7 +166,8 @@ class AsyncEvaluator:
 
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_eval_worker, args=(child, config, vector_dim, workers), daemon=True)
+        # Not a daemon: it starts env subprocesses of its own. close() always ends it.
+        self.proc = ctx.Process(target=_eval_worker, args=(child, config, vector_dim, workers))
         self.proc.start()
         child.close()
         self.pending = 0
@@ -176,7 +181,10 @@ class AsyncEvaluator:
         # live parameters, and the worker could evaluate weights that training has since changed.
         buf = io.BytesIO()
         torch.save(policy_state(), buf)
-        self.conn.send_bytes(step.to_bytes(8, "little") + buf.getvalue())
+        try:
+            self.conn.send_bytes(step.to_bytes(8, "little") + buf.getvalue())
+        except OSError:
+            raise EvaluationError(self._died()) from None
         self.pending += 1
 
     def poll(self) -> list[tuple[int, EvalResult]]:
@@ -191,10 +199,14 @@ class AsyncEvaluator:
     def _recv(self) -> tuple[int, EvalResult]:
         try:
             result = self.conn.recv()
-        except EOFError:
-            raise RuntimeError(f"the evaluation process died (exit code {self.proc.exitcode})") from None
+        except (EOFError, OSError):
+            raise EvaluationError(self._died()) from None
         self.pending -= 1
         return result
+
+    def _died(self) -> str:
+        self.proc.join(timeout=5)
+        return f"the evaluation process died (exit code {self.proc.exitcode}); see its traceback above"
 
     def close(self) -> None:
         try:

@@ -9,6 +9,7 @@ bit-identical to an uninterrupted run.
 
 from __future__ import annotations
 
+import os
 import signal
 from functools import partial
 import time
@@ -102,7 +103,11 @@ class Trainer:
         self.evaluator: SyncEvaluator | AsyncEvaluator | None = None
         if t.eval_freq > 0:
             if t.eval_async:
-                self.evaluator = AsyncEvaluator(cfg.to_dict(), self.vector_dim, eval_workers(t))
+                workers = eval_workers(t)
+                self.evaluator = AsyncEvaluator(cfg.to_dict(), self.vector_dim, workers)
+                # Leave the evaluator's cores alone: oversubscribed torch threads spin and stall both.
+                if self.device.type == "cpu":
+                    torch.set_num_threads(max(1, min(torch.get_num_threads(), (os.cpu_count() or 1) - workers)))
             else:
                 self.evaluator = SyncEvaluator(partial(make_env, cfg.env), eval_workers(t), t.seed, t.num_eval_episodes)
         self.agent = TD3(self.vector_dim, cfg.agent, self.device)
