@@ -164,15 +164,20 @@ COMMANDS = {"train": cmd_train, "eval": cmd_eval}
 def main(argv: Sequence[str] | None = None) -> int:
     from td3drive.config import ConfigError
 
+    command = "td3drive"
     try:
         args = build_parser().parse_args(argv)
+        command = f"td3drive {args.command}"
         if args.command in COMMANDS:
             return COMMANDS[args.command](args)
         from td3drive.analysis import cli as analysis_cli
 
         return analysis_cli.run(args)
-    except (UsageError, ConfigError) as e:
-        print(f"error: {e}" if isinstance(e, ConfigError) else str(e), file=sys.stderr)
+    except UsageError as e:
+        print(str(e), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except ConfigError as e:
+        print(f"{command}: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
 

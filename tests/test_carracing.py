@@ -56,3 +56,23 @@ def test_carracing_off_playfield_is_a_termination():
     _, reward, term, trunc, _ = env.step(np.zeros(2, np.float32))
     assert term and not trunc and reward == -100
     env.close()
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_fast_render_frames_are_pixel_identical_to_stock(seed):
+    from gymnasium.envs.box2d.car_racing import CarRacing
+
+    from td3drive.envs.carracing import FastCarRacing
+
+    stock, fast = CarRacing(), FastCarRacing()
+    a, _ = stock.reset(seed=seed)
+    b, _ = fast.reset(seed=seed)
+    np.testing.assert_array_equal(a, b)
+    rng = np.random.default_rng(seed)
+    for i in range(250):  # full gas: tiles get visited and recoloured, the zoom animation runs
+        act = np.array([rng.uniform(-1, 1), rng.uniform(0.3, 1), 0.0])
+        a, ra, *_ = stock.step(act)
+        b, rb, *_ = fast.step(act)
+        np.testing.assert_array_equal(a, b, err_msg=f"frame {i}")
+        assert ra == rb
+    assert stock.tile_visited_count > 5

@@ -97,3 +97,29 @@ def test_event_file_has_the_expected_tags(tmp_path, tiny_sets):
     assert [e.step for e in acc.Scalars(tags.CRITIC_LOSS)] == [80, 100, 120, 140, 160, 180, 200]
     clipped = [e.value for e in acc.Scalars(tags.grad_norm_clipped("critic_mlp"))]
     assert max(clipped) <= 10.0 + 1e-3
+
+
+def test_sigterm_checkpoints_and_exits_143(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "sig"
+    proc = subprocess.Popen([sys.executable, "-m", "td3drive.cli", "train", "--env", "lanekeep", "--run-dir", str(run),
+                             "--max-timesteps", "1000000", "--set", "logging.progress=false", "--set", "training.eval_freq=0",
+                             "--set", "training.learning_starts=100000"], stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not list(run.glob("events.out.tfevents.*")) and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "stopped by signal SIGTERM" in err
+    latest = run / "checkpoints/latest.pt"
+    assert latest.exists()
+    from td3drive.checkpoint import load
+
+    step = load(latest)["counters"]["step"]
+    assert 0 < step < 1_000_000 and latest.resolve().name == f"step_{step}.pt"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-from td3drive.config import EnvConfig
+from td3drive.config import Config, EnvConfig
 from td3drive.envs.contract import BlankFrameError
 
 __all__ = ["BlankFrameError", "make_env", "vector_dim"]
@@ -21,8 +21,13 @@ def vector_dim(name: str) -> int:
     return VECTOR_DIM
 
 
-def make_env(cfg: EnvConfig) -> gym.Env:
-    """Build the backend named by ``cfg.name`` under the contract. Seed it through ``reset(seed=...)``."""
+def make_env(cfg: Config | EnvConfig) -> gym.Env:
+    """Build the backend named by the (env section of the) config under the contract.
+
+    Seed it through ``reset(seed=...)``; the trainer gives every episode its own seed.
+    """
+    if isinstance(cfg, Config):
+        cfg = cfg.env
     kwargs = dict(
         action_repeat=cfg.action_repeat,
         max_episode_steps=cfg.max_episode_steps,
@@ -31,7 +36,7 @@ def make_env(cfg: EnvConfig) -> gym.Env:
     if cfg.name == "carracing":
         from td3drive.envs.carracing import make_carracing
 
-        return make_carracing(**kwargs)
+        return make_carracing(**kwargs, fast_render=cfg.fast_render)
     if cfg.name == "lanekeep":
         from td3drive.envs.lanekeep import make_lanekeep
 

@@ -21,10 +21,21 @@ Actions: ``steer`` in [-1, 1] (+ = right, CarRacing's convention), ``throttle_br
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.envs.box2d.car_racing import TRACK_WIDTH, CarRacing
+import pygame
+from gymnasium.envs.box2d.car_racing import (
+    GRASS_DIM,
+    MAX_SHAPE_DIM,
+    PLAYFIELD,
+    TRACK_WIDTH,
+    WINDOW_H,
+    WINDOW_W,
+    CarRacing,
+)
+from pygame import gfxdraw
 
 from td3drive.envs.contract import ThrottleBrakeAction, apply_contract
 
@@ -65,6 +76,84 @@ def ego_state(
     return np.concatenate([head, waypoints.ravel()]).astype(np.float32)
 
 
+class FastCarRacing(CarRacing):
+    """CarRacing-v3 with the road drawn from precomputed vertex arrays: the same frames, pixel for pixel.
+
+    Stock CarRacing rotates, scales and culls ~1,200 polygons (grass and road tiles) in Python on
+    every frame, which is most of the simulator's step time; here the same arithmetic (pygame's
+    Vector2.rotate_rad, then zoom and translation, in float64) runs vectorised over all polygons and
+    only the visible ones reach pygame's drawing calls. ``tests/test_carracing.py`` checks the frames
+    are identical to the stock environment's.
+    """
+
+    _grass: np.ndarray | None = None
+
+    def _road_xy(self) -> np.ndarray:
+        """Vertices ``[P, 4, 2]`` of the road polygons (static per track; their colours are not:
+        CarRacing recolours a tile in place when the car visits it)."""
+        key = (id(self.road_poly), len(self.road_poly))
+        if getattr(self, "_road_key", None) != key:
+            self._road_key = key
+            self._road_vertices = np.array([[(p[0], p[1]) for p in poly] for poly, _ in self.road_poly], np.float64)
+        return self._road_vertices
+
+    @classmethod
+    def _grass_xy(cls) -> np.ndarray:
+        if cls._grass is None:
+            g = GRASS_DIM
+            cls._grass = np.array(
+                [[(g * x + g, g * y), (g * x, g * y), (g * x, g * y + g), (g * x + g, g * y + g)]
+                 for x in range(-20, 20, 2) for y in range(-20, 20, 2)], np.float64)
+        return cls._grass
+
+    @staticmethod
+    def _rotation(angle: float) -> tuple[float, float] | None:
+        """(cos, sin) exactly as pygame's rotate_rad computes them; None for its exact 90-degree cases."""
+        a = math.fmod(angle, 2 * math.pi)
+        if a < 0:
+            a += 2 * math.pi
+        eps = 1e-6  # pygame's default Vector2 epsilon
+        if math.fmod(a + eps, math.pi / 2) < 2 * eps:
+            return None
+        return math.cos(a), math.sin(a)
+
+    def _transform(self, xy: np.ndarray, zoom: float, translation, angle: float) -> np.ndarray:
+        rot = self._rotation(angle)
+        if rot is None:  # exact right-angle rotations: defer to pygame itself
+            out = np.array([[tuple(pygame.math.Vector2(tuple(c)).rotate_rad(angle)) for c in poly] for poly in xy])
+        else:
+            c, s = rot
+            x, y = xy[..., 0], xy[..., 1]
+            out = np.stack([c * x - s * y, s * x + c * y], axis=-1)
+        out[..., 0] = out[..., 0] * zoom + translation[0]
+        out[..., 1] = out[..., 1] * zoom + translation[1]
+        return out
+
+    def _draw_visible(self, polys: np.ndarray, color_of: Callable[[int], object], clip: bool = True) -> None:
+        if clip:
+            m = MAX_SHAPE_DIM
+            inside = ((polys[..., 0] >= -m) & (polys[..., 0] <= WINDOW_W + m)
+                      & (polys[..., 1] >= -m) & (polys[..., 1] <= WINDOW_H + m)).any(axis=1)
+            idx = np.flatnonzero(inside)
+        else:
+            idx = range(len(polys))
+        for i in idx:
+            poly = [tuple(v) for v in polys[i].tolist()]
+            color = color_of(i)
+            gfxdraw.aapolygon(self.surf, poly, color)
+            gfxdraw.filled_polygon(self.surf, poly, color)
+
+    def _render_road(self, zoom, translation, angle):
+        b = PLAYFIELD
+        field = np.array([[(b, b), (b, -b), (-b, -b), (-b, b)]], np.float64)
+        self._draw_visible(self._transform(field, zoom, translation, angle), lambda i: self.bg_color, clip=False)
+        self._draw_visible(self._transform(self._grass_xy(), zoom, translation, angle), lambda i: self.grass_color)
+        road = self._road_xy()
+        if len(road):
+            self._draw_visible(self._transform(road, zoom, translation, angle),
+                               lambda i: [int(c) for c in self.road_poly[i][1]])
+
+
 class CarRacingEgo(gym.Wrapper):
     """Exposes :meth:`ego_vector` computed from CarRacing's Box2D state."""
 
@@ -88,9 +177,9 @@ class CarRacingEgo(gym.Wrapper):
         )
 
 
-def make_carracing(action_repeat: int, max_episode_steps: int, blank_frame_steps: int) -> gym.Env:
+def make_carracing(action_repeat: int, max_episode_steps: int, blank_frame_steps: int, fast_render: bool = True) -> gym.Env:
     """CarRacing-v3 under the contract (no time limit of its own: ours counts agent steps)."""
-    ego = CarRacingEgo(CarRacing(render_mode=None))
+    ego = CarRacingEgo((FastCarRacing if fast_render else CarRacing)(render_mode=None))
     env = ThrottleBrakeAction(ego)
     return apply_contract(
         env,
