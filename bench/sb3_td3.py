@@ -26,11 +26,11 @@ class ImageOnly(gym.ObservationWrapper):
         return obs["image"]
 
 
-def make(seed: int):
+def make(seed: int, stock_render: bool):
     from td3drive.config import EnvConfig
     from td3drive.envs import make_env
 
-    env = ImageOnly(make_env(EnvConfig(name="carracing")))
+    env = ImageOnly(make_env(EnvConfig(name="carracing", fast_render=not stock_render)))
     env.reset(seed=seed)
     return env
 
@@ -41,6 +41,7 @@ def main() -> None:
     p.add_argument("--eval-freq", type=int, default=3000)
     p.add_argument("--eval-episodes", type=int, default=10)
     p.add_argument("--out", default="/tmp/sb3_td3")
+    p.add_argument("--stock-render", action="store_true", help="CarRacing's own renderer (what an SB3 user runs)")
     a = p.parse_args()
     from stable_baselines3 import TD3
     from stable_baselines3.common.callbacks import EvalCallback
@@ -48,7 +49,7 @@ def main() -> None:
     from stable_baselines3.common.noise import NormalActionNoise
 
     t0 = time.perf_counter()
-    env = Monitor(make(0))
+    env = Monitor(make(0, a.stock_render))
     model = TD3(
         "CnnPolicy", env, learning_starts=1000, train_freq=50, gradient_steps=1, batch_size=256,
         buffer_size=min(1_000_000, a.max_timesteps), policy_delay=2, tau=0.005, gamma=0.99, learning_rate=3e-4,
@@ -57,7 +58,7 @@ def main() -> None:
     )
     callbacks = []
     if a.eval_freq:
-        callbacks.append(EvalCallback(Monitor(make(1)), eval_freq=a.eval_freq, n_eval_episodes=a.eval_episodes,
+        callbacks.append(EvalCallback(Monitor(make(1, a.stock_render)), eval_freq=a.eval_freq, n_eval_episodes=a.eval_episodes,
                                       deterministic=True, verbose=0))
     model.learn(total_timesteps=a.max_timesteps, callback=callbacks)
     model.save(f"{a.out}/final")

@@ -100,16 +100,6 @@ class Trainer:
         # Allocate the buffer first: it is the one thing that may not fit, and nothing is written yet.
         self.buffer = ReplayBuffer(capacity, self.vector_dim, seed=t.seed)
         self.env = make_env(cfg.env)
-        self.evaluator: SyncEvaluator | AsyncEvaluator | None = None
-        if t.eval_freq > 0:
-            if t.eval_async:
-                workers = eval_workers(t)
-                self.evaluator = AsyncEvaluator(cfg.to_dict(), self.vector_dim, workers)
-                # Leave the evaluator's cores alone: oversubscribed torch threads spin and stall both.
-                if self.device.type == "cpu":
-                    torch.set_num_threads(max(1, min(torch.get_num_threads(), (os.cpu_count() or 1) - workers)))
-            else:
-                self.evaluator = SyncEvaluator(partial(make_env, cfg.env), eval_workers(t), t.seed, t.num_eval_episodes)
         self.agent = TD3(self.vector_dim, cfg.agent, self.device)
         self.rng = np.random.default_rng(np.random.SeedSequence([t.seed, 7]))
         self.c = Counters()
@@ -133,6 +123,18 @@ class Trainer:
         # purge_step makes TensorBoard (and our analyzer) drop scalars an interrupted run logged
         # after its last checkpoint, so a resumed run has no duplicated steps.
         self.writer = SummaryWriter(log_dir=str(self.run_dir), purge_step=purge_step, flush_secs=10)
+        # Last, so that nothing above can fail and leave an evaluation process behind.
+        self.evaluator: SyncEvaluator | AsyncEvaluator | None = None
+        self._torch_threads = torch.get_num_threads()
+        if t.eval_freq > 0:
+            if t.eval_async:
+                workers = eval_workers(t)
+                self.evaluator = AsyncEvaluator(cfg.to_dict(), self.vector_dim, workers)
+                # Leave the evaluator's cores alone: oversubscribed torch threads spin and stall both.
+                if self.device.type == "cpu":
+                    torch.set_num_threads(max(1, min(torch.get_num_threads(), (os.cpu_count() or 1) - workers)))
+            else:
+                self.evaluator = SyncEvaluator(partial(make_env, cfg.env), eval_workers(t), t.seed, t.num_eval_episodes)
 
     # ---- checkpoints -------------------------------------------------------------------------
     def _state(self) -> dict:
@@ -304,6 +306,7 @@ class Trainer:
             self.env.close()
             if self.evaluator is not None:
                 self.evaluator.close()
+            torch.set_num_threads(self._torch_threads)
         code = EXIT_OK
         if self._stop_signal is not None:
             code = EXIT_SIGINT if self._stop_signal == signal.SIGINT else EXIT_SIGTERM

@@ -109,3 +109,13 @@ def test_compare_shows_changes_and_findings(tmp_path):
     assert row["ratio"] == pytest.approx(row["b_final"] / row["a_final"])
     md = run_cli("compare", str(bad), str(good)).stdout
     assert "## Findings resolved in B" in md
+
+
+def test_resume_from_a_corrupt_checkpoint_is_bad_input_and_does_not_hang(tmp_path):
+    run = tmp_path / "r"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.yaml").write_text("env:\n  name: lanekeep\ntraining:\n  eval_freq: 100\n")
+    (run / "checkpoints/latest.pt").write_bytes(b"not a checkpoint")
+    out = subprocess.run([sys.executable, "-m", "td3drive.cli", "train", "--resume", str(run)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "cannot be loaded" in out.stderr and "\n" not in out.stderr.strip()
