@@ -120,7 +120,7 @@ class TrainingConfig:
     eval_freq: int = _leaf(10_000, _non_negative(), "evaluate every N env steps (0 disables)")
     num_eval_episodes: int = _leaf(10, _positive(), "deterministic episodes per evaluation")
     eval_workers: int = _leaf(0, _non_negative(),
-                              "evaluation env processes (0: one per free CPU core, at most num_eval_episodes)")
+                              "evaluation env processes (0: one per CPU core, at most num_eval_episodes)")
     eval_async: bool = _leaf(True, None, "evaluate policy snapshots in a separate process while training goes on")
     checkpoint_freq: int = _leaf(50_000, _non_negative(), "checkpoint every N env steps (0: only at the end)")
     save_replay: bool = _leaf(False, None, "also save replay contents with each checkpoint")
