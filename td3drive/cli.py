@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_train(args: argparse.Namespace) -> int:
     from td3drive.agent.replay import ReplayMemoryError
     from td3drive.checkpoint import CheckpointError
-    from td3drive.config import build_config, load_yaml, merge
+    from td3drive.config import build_config
     from td3drive.envs import BlankFrameError
     from td3drive.evaluate import EvaluationError
     from td3drive.train import Trainer, default_run_dir, resolve_device
@@ -84,11 +84,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise UsageError("td3drive train: --resume RUN_DIR takes its config from RUN_DIR; do not combine it with --run-dir or --config")
         if not (run_dir / "config.yaml").is_file():
             raise UsageError(f"td3drive train: --resume '{run_dir}': not a run directory (no config.yaml)")
-        from td3drive.config import dotted_to_nested, from_dict, parse_set
-
-        dotted = dict(parse_set(s) for s in args.set)
-        dotted.update({k: v for k, v in overrides.items() if v is not None})
-        cfg = from_dict(merge(load_yaml(run_dir / "config.yaml"), dotted_to_nested(dotted)))
+        cfg = build_config(run_dir / "config.yaml", args.set, overrides)
     else:
         cfg = build_config(args.config, args.set, overrides)
         run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(cfg)

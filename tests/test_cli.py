@@ -119,3 +119,15 @@ def test_resume_from_a_corrupt_checkpoint_is_bad_input_and_does_not_hang(tmp_pat
     out = subprocess.run([sys.executable, "-m", "td3drive.cli", "train", "--resume", str(run)],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "cannot be loaded" in out.stderr and "\n" not in out.stderr.strip()
+
+
+def test_cli_resume_extends_a_run(tmp_path):
+    run = tmp_path / "r"
+    base = ["--set", "logging.progress=false", "--set", "training.eval_freq=0", "--set", "training.learning_starts=50",
+            "--set", "training.batch_size=16", "--set", "agent.features_dim=32", "--set", "agent.hidden_dim=16"]
+    assert main(["train", "--env", "lanekeep", "--max-timesteps", "100", "--run-dir", str(run), *base]) == 0
+    out = run_cli("train", "--resume", str(run), "--max-timesteps", "150")
+    assert out.returncode == 0, out.stderr
+    assert "resumed from step_100.pt at step 100" in out.stderr
+    assert (run / "checkpoints/latest.pt").resolve().name == "step_150.pt"
+    assert "max_timesteps: 150" in (run / "config.yaml").read_text()
