@@ -13,7 +13,11 @@ import torch
 
 CHECKPOINT_DIR = "checkpoints"
 LATEST = "latest.pt"
-REPLAY = "replay.pt"
+
+
+def replay_name(step: int) -> str:
+    """Replay contents saved with ``step_<step>.pt`` (one file, the newest, is kept)."""
+    return f"replay_step_{step}.pt"
 
 
 class CheckpointError(RuntimeError):
@@ -42,14 +46,22 @@ def point_latest(ckpt_dir: Path, target: Path) -> None:
 
 
 def save_step(run_dir: Path, step: int, state: dict, replay_state: dict | None = None) -> Path:
-    """Save ``checkpoints/step_<step>.pt`` (and ``replay.pt``), then point ``latest.pt`` at it."""
+    """Save ``checkpoints/step_<step>.pt`` (and ``replay_step_<step>.pt``), then point ``latest.pt`` at it.
+
+    The replay file carries the step in its name so that a crash between the two writes can never
+    pair a checkpoint with replay contents of another step; older replay files are removed once
+    ``latest.pt`` has moved on (they are large).
+    """
     ckpt_dir = run_dir / CHECKPOINT_DIR
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     if replay_state is not None:
-        atomic_save(replay_state, ckpt_dir / REPLAY)
+        atomic_save(replay_state, ckpt_dir / replay_name(step))
     path = ckpt_dir / f"step_{step}.pt"
     atomic_save(state, path)
     point_latest(ckpt_dir, path)
+    for old in ckpt_dir.glob("replay_step_*.pt"):
+        if old.name != replay_name(step):
+            old.unlink(missing_ok=True)
     return path
 
 

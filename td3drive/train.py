@@ -185,7 +185,7 @@ class Trainer:
             c.episode += 1
             c.episode_return, c.episode_length, c.episode_actions = 0.0, 0, []
             self.obs, _ = self.env.reset(seed=episode_seed(self.cfg.training.seed, c.episode))
-        replay_file = path.parent / checkpoint.REPLAY
+        replay_file = path.parent / checkpoint.replay_name(c.step)
         if state["replay_saved"] and replay_file.is_file():
             self.buffer.load_state_dict(checkpoint.load_replay(replay_file))
             replay_note = f"replay restored ({len(self.buffer):,} transitions)"
