@@ -48,7 +48,7 @@ def test_async_evaluator_matches_sync_on_the_same_snapshot():
     import torch
 
     from td3drive.agent.td3 import TD3
-    from td3drive.config import Config, from_dict
+    from td3drive.config import from_dict
     from td3drive.evaluate import AsyncEvaluator, SyncEvaluator
 
     cfg = from_dict({"env": {"name": "lanekeep", "max_episode_steps": 30},

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from td3drive.analysis.report import Report, _clean, _fmt, analyze
+from td3drive.analysis.report import _clean, _fmt, analyze
 
 
 def compare(run_a: str | Path, run_b: str | Path, criteria_file: str | Path | None = None) -> dict[str, Any]:
