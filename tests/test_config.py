@@ -69,3 +69,12 @@ def test_int_accepted_for_float_and_reference_covers_every_key():
     keys = [r[0] for r in reference()]
     for k in ["agent.encoder", "agent.max_grad_norm", "training.learning_starts", "training.num_eval_episodes", "logging.log_freq"]:
         assert k in keys
+
+
+def test_readme_config_reference_lists_every_key_with_its_default():
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    for key, default, _, _ in reference():
+        shown = "null" if default is None else (str(default).lower() if isinstance(default, bool) else repr(default))
+        assert f"| `{key}` | `{shown}` |" in readme, key
