@@ -96,9 +96,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise UsageError(f"td3drive train: {e}") from None
     try:
         trainer = Trainer(cfg, run_dir, resume=bool(args.resume))
-    except ReplayMemoryError as e:
-        raise UsageError(f"td3drive train: {e}") from None
-    except CheckpointError as e:
+    except (ReplayMemoryError, CheckpointError) as e:
         raise UsageError(f"td3drive train: {e}") from None
     print(f"run directory: {run_dir}", file=sys.stderr)
     try:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import os
 import signal
-from functools import partial
 import time
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Callable
 

@@ -235,9 +235,8 @@ def rule_actor_divergence(series: dict[str, Series], th: dict) -> tuple[list[Fin
     if qmax is None:
         follows, sev = "Q values were not logged, so it cannot be told whether the critic follows", CRITICAL
     else:
-        q_early = [np.abs(_finite(series[t])[1][:w]).mean() for t in (tags.Q1,) if t in series]
-        q_final = [np.abs(_finite(series[t])[1][-w:]).mean() for t in (tags.Q1,) if t in series]
-        q_growth = (q_final[0] / max(q_early[0], th["actor_loss_floor"])) if q_early else float("nan")
+        _, q = _finite(series[tags.Q1 if tags.Q1 in series else tags.Q2])
+        q_growth = float(np.abs(q[-w:]).mean() / max(float(np.abs(q[:w]).mean()), th["actor_loss_floor"]))
         evidence.update(q_range=[_r(x) for x in qrange], q_growth=_r(q_growth))
         if final > th["exploitation_factor"] * qmax:
             follows, sev = (f"the logged Q1/Q2 do not follow it (they stay within {qrange[0]:.3g}..{qrange[1]:.3g}, "
@@ -434,8 +433,7 @@ def evaluate_rules(series: dict[str, Series], th: dict, max_grad_norm: float | N
         return "not measured" if not measured else ("pass" if ok else "fail")
 
     gtags = _grad_tags(series)
-    gmax = max((float(np.nanmax(np.where(np.isfinite(series[t].values), series[t].values, np.nan)))
-                for t in gtags if np.isfinite(series[t].values).any()), default=None)
+    gmax = max((float(v.max()) for t in gtags if len(v := _finite(series[t])[1])), default=None)
     n_bad = sum(int((~np.isfinite(s.values)).sum()) for s in series.values())
     has = lambda fid: any(f.id == fid and f.severity != INFO for f in findings)
     criteria = [

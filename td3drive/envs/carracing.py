@@ -91,9 +91,8 @@ class FastCarRacing(CarRacing):
     def _road_xy(self) -> np.ndarray:
         """Vertices ``[P, 4, 2]`` of the road polygons (static per track; their colours are not:
         CarRacing recolours a tile in place when the car visits it)."""
-        key = (id(self.road_poly), len(self.road_poly))
-        if getattr(self, "_road_key", None) != key:
-            self._road_key = key
+        if getattr(self, "_road_src", None) is not self.road_poly or len(self._road_vertices) != len(self.road_poly):
+            self._road_src = self.road_poly  # reset() builds a new list
             self._road_vertices = np.array([[(p[0], p[1]) for p in poly] for poly, _ in self.road_poly], np.float64)
         return self._road_vertices
 
