@@ -134,10 +134,19 @@ class LoggingConfig:
 
 @dataclass(frozen=True)
 class GuardConfig:
-    grad_norm_warning: float = _leaf(50_000.0, _positive(), "gradient norm warning threshold")
-    grad_norm_critical: float = _leaf(100_000.0, _positive(), "gradient norm critical threshold")
-    q_abs_max: float = _leaf(10_000.0, _positive(), "|Q| above this is an explosion")
-    actor_loss_growth: float = _leaf(10.0, _positive(), "actor loss beyond this factor of its early level")
+    enabled: bool = _leaf(True, None, "check every update's telemetry and raise alerts (td3drive/guard.py)")
+    grad_norm_warning: float = _leaf(50_000.0, _positive(), "pre-clip gradient norm warning threshold")
+    grad_norm_critical: float = _leaf(100_000.0, _positive(), "pre-clip gradient norm critical threshold")
+    q_abs_max: float = _leaf(10_000.0, _positive(), "mean |Q1| or |Q2| on a batch above this is an explosion")
+    actor_loss_growth: float = _leaf(10.0, _positive(), "actor loss beyond this factor of its early level (and rising)")
+    actor_loss_floor: float = _leaf(1.0, _positive(), "early actor-loss level is at least this (initial Q is ~0)")
+    actor_loss_window: int = _leaf(20, _positive(),
+                                   "actor updates that set the early level, and over which the rise is fitted")
+    on_non_finite: str = _leaf("stop", _one_of("warn", "stop"), "policy of the non_finite alert")
+    on_gradient_critical: str = _leaf("stop", _one_of("warn", "stop"), "policy of gradient_explosion_critical")
+    on_gradient_warning: str = _leaf("warn", _one_of("warn", "stop"), "policy of gradient_explosion_warning")
+    on_q_value_explosion: str = _leaf("warn", _one_of("warn", "stop"), "policy of q_value_explosion")
+    on_actor_loss_divergence: str = _leaf("warn", _one_of("warn", "stop"), "policy of actor_loss_divergence")
 
 
 @dataclass(frozen=True)

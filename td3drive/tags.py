@@ -27,6 +27,8 @@ Q2 = "train/q2_value"
 Q_PI = "train/q_pi"
 TARGET_Q = "train/target_q"
 TD_ERROR = "train/td_error"
+# Not in DESIGN's table: optimizer steps skipped so far because a loss or gradient was non-finite.
+SKIPPED_UPDATES = "train/skipped_updates"
 
 EPISODE_REWARD = "train/episode_reward"
 EPISODE_LENGTH = "train/episode_length"

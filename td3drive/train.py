@@ -30,8 +30,10 @@ from td3drive.agent.td3 import TD3
 from td3drive.config import Config, save_yaml
 from td3drive.envs import make_env, vector_dim
 from td3drive.evaluate import AsyncEvaluator, EvalResult, SyncEvaluator, episode_seed, eval_workers
+from td3drive.guard import Alert, Guard
 
 EXIT_OK = 0
+EXIT_NO_GO = 1  # the report says NO-GO, or the guard stopped the run
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
 
@@ -83,15 +85,29 @@ class TrainResult:
     steps: int
     episodes: int
     last_eval: dict[str, float] | None
+    verdict: str | None = None  # of report.json; None if no report could be written
+    guard_stop: str | None = None  # the alert message that stopped the run
 
 
 class Trainer:
     """Owns one run directory: its env, agent, replay buffer, event file and checkpoints."""
 
-    def __init__(self, cfg: Config, run_dir: str | Path, resume: bool = False, log: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        cfg: Config,
+        run_dir: str | Path,
+        resume: bool = False,
+        log: Callable[[str], None] | None = None,
+        criteria_file: str | Path | None = None,
+        stage: str | None = None,
+        replay_at_end: bool = False,
+    ):
+        """``criteria_file``/``stage`` select the thresholds of the end-of-run report; ``replay_at_end``
+        saves the replay contents with the final checkpoint (``validate`` continues from it)."""
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.log = log or (lambda msg: console.print(msg))
+        self.criteria_file, self.stage, self.replay_at_end = criteria_file, stage, replay_at_end
         self.device = resolve_device(cfg.training.device)
         t = cfg.training
         seed_everything(t.seed)
@@ -103,6 +119,8 @@ class Trainer:
         self.agent = TD3(self.vector_dim, cfg.agent, self.device)
         self.rng = np.random.default_rng(np.random.SeedSequence([t.seed, 7]))
         self.c = Counters()
+        self.guard = Guard(cfg.guard) if cfg.guard.enabled else None
+        self._kept_last_good = False
         self.last_eval: dict[str, float] | None = None
         self._pending: dict[str, float] = {}
         self._stop_signal: int | None = None
@@ -155,11 +173,12 @@ class Trainer:
             "obs_checksum": obs_checksum(self.obs),
             "rng": {**checkpoint.capture_rng(), "trainer": self.rng.bit_generator.state},
             "replay_rng": self.buffer.rng_state(),
-            "replay_saved": self.cfg.training.save_replay,
+            "replay_saved": self.cfg.training.save_replay or self.replay_at_end,
+            "guard": self.guard.state_dict() if self.guard is not None else None,
         }
 
-    def save_checkpoint(self) -> Path:
-        replay = self.buffer.state_dict() if self.cfg.training.save_replay else None
+    def save_checkpoint(self, with_replay: bool = False) -> Path:
+        replay = self.buffer.state_dict() if self.cfg.training.save_replay or with_replay else None
         path = checkpoint.save_step(self.run_dir, self.c.step, self._state(), replay)
         self._checkpoint_step = self.c.step
         self.log(f"checkpoint: {path} (step {self.c.step})")
@@ -195,6 +214,9 @@ class Trainer:
                 "replay contents were not saved (use --save-replay to keep them); updates resume once "
                 f"the buffer holds {self.cfg.training.batch_size} new transitions"
             )
+        if self.guard is not None and state.get("guard"):
+            self.guard.load_state_dict(state["guard"])
+            self._kept_last_good = self.guard.first_alert_step is not None
         checkpoint.restore_rng(state["rng"])
         self.rng.bit_generator.state = state["rng"]["trainer"]
         self.log(f"resumed from {path.resolve().name} at step {c.step}; {replay_note}")
@@ -222,6 +244,8 @@ class Trainer:
         values[tags.ENV_STEPS_PER_S] = (self.c.step - self._step_at_log) / dt
         values[tags.UPDATES_PER_S] = (self.agent.total_it - self._updates_at_log) / dt
         values[tags.BUFFER_SIZE] = float(len(self.buffer))
+        if self.guard is not None:
+            values.update(self.guard.log_values())
         self._write(values, self.c.step)
         self._pending.clear()
         self._time_at_log, self._step_at_log, self._updates_at_log = now, self.c.step, self.agent.total_it
@@ -244,6 +268,40 @@ class Trainer:
                 f"eval at step {step}: return {result.mean_reward:.1f} ± {result.returns.std():.1f}, "
                 f"length {result.mean_length:.0f}, success {result.success_rate:.0%}"
             )
+
+    def _on_alerts(self, alerts: list[Alert]) -> None:
+        assert self.guard is not None
+        for a in alerts:
+            if self.guard.counts[a.tag] == 1:  # the first of its kind; later ones are counted, not printed
+                self.log(f"[bold red]alert[/] {a.message}" + (" [bold](policy: stop)[/]" if a.stop else ""))
+        if alerts and not self._kept_last_good:
+            self._kept_last_good = True
+            source = checkpoint.keep_last_good(self.run_dir)
+            if source is None:
+                self.log(f"[yellow]no checkpoint was written before the first alert (step {self.c.step}); "
+                         "a checkpoint_freq below learning_starts gives one before the first update[/]")
+            else:
+                self.log(f"last good state: {source.name} kept as checkpoints/{checkpoint.LAST_GOOD}")
+
+    def _guard_stopped(self) -> bool:
+        return self.guard is not None and self.guard.stop is not None
+
+    def _finish_guard_stop(self) -> str:
+        """Log the stop; point latest.pt at the last good checkpoint so that --resume starts from it."""
+        assert self.guard is not None and self.guard.stop is not None
+        ckpt_dir = self.run_dir / checkpoint.CHECKPOINT_DIR
+        good = ckpt_dir / checkpoint.LAST_GOOD
+        message = f"guard stopped the run: {self.guard.stop.message}"
+        self.log(f"[bold red]{message}[/]")
+        if good.exists():
+            step_file = ckpt_dir / f"step_{checkpoint.load(good)['counters']['step']}.pt"
+            if step_file.exists():
+                checkpoint.point_latest(ckpt_dir, step_file)
+            self.log(f"last good state: {good} ({step_file.name}); latest.pt points at it, so "
+                     f"`td3drive train --resume {self.run_dir}` continues from there")
+        else:
+            self.log("no checkpoint was written before the first alert: there is no good state to keep")
+        return message
 
     def _handle_signal(self, signum, frame) -> None:
         self._stop_signal = signum
@@ -270,7 +328,12 @@ class Trainer:
 
         if c.step >= t.learning_starts and c.step % t.train_freq == 0 and len(self.buffer) >= t.batch_size:
             for _ in range(t.gradient_steps):
-                self._pending.update(self.agent.update(self.buffer.sample(t.batch_size, self.device)))
+                telemetry = self.agent.update(self.buffer.sample(t.batch_size, self.device))
+                self._pending.update(telemetry)
+                if self.guard is not None:
+                    self._on_alerts(self.guard.check(telemetry, c.step))
+                    if self.guard.stop is not None:
+                        break
         if c.step % self.cfg.logging.log_freq == 0:
             self._log_point()
         if self.evaluator is not None:
@@ -291,14 +354,20 @@ class Trainer:
         try:
             with progress:
                 task = progress.add_task("train", total=t.max_timesteps, completed=self.c.step, info="")
-                while self.c.step < t.max_timesteps and self._stop_signal is None:
+                while self.c.step < t.max_timesteps and self._stop_signal is None and not self._guard_stopped():
                     self.step()
                     if self.c.step % self.cfg.logging.log_freq == 0:
                         progress.update(task, completed=self.c.step, info=self._progress_info())
-            if self._checkpoint_step != self.c.step:
-                self.save_checkpoint()
-            if self.evaluator is not None and self._stop_signal is None:
-                self._record_evaluations(self.evaluator.drain())
+            if self._guard_stopped():
+                if self._pending or self.c.step % self.cfg.logging.log_freq:
+                    self._log_point()  # the alert values of the stopping update
+                guard_stop = self._finish_guard_stop()
+            else:
+                guard_stop = None
+                if self._checkpoint_step != self.c.step or self.replay_at_end:
+                    self.save_checkpoint(with_replay=self.replay_at_end)
+                if self.evaluator is not None and self._stop_signal is None:
+                    self._record_evaluations(self.evaluator.drain())
         finally:
             for s, handler in old.items():
                 signal.signal(s, handler)
@@ -311,16 +380,43 @@ class Trainer:
         if self._stop_signal is not None:
             code = EXIT_SIGINT if self._stop_signal == signal.SIGINT else EXIT_SIGTERM
             self.log(f"stopped by signal {signal.Signals(self._stop_signal).name} at step {self.c.step}")
-        return TrainResult(self.run_dir, code, self.c.step, self.c.episode, self.last_eval)
+        if self.guard is not None and self.guard.summary():
+            self.log(f"alerts: {self.guard.summary()}")
+        verdict = self._write_report()
+        if code == EXIT_OK and (guard_stop is not None or verdict == "NO-GO"):
+            code = EXIT_NO_GO
+        return TrainResult(self.run_dir, code, self.c.step, self.c.episode, self.last_eval, verdict, guard_stop)
+
+    def _write_report(self) -> str | None:
+        """report.md and report.json from the run's event files (the analyzer sees what anyone would)."""
+        from td3drive.analysis import report
+        from td3drive.analysis.criteria import CriteriaError
+        from td3drive.analysis.events import EventReadError
+
+        try:
+            r = report.analyze(self.run_dir, self.criteria_file, stage=self.stage)
+        except (EventReadError, CriteriaError) as e:
+            self.log(f"[yellow]report not written: {e}[/]")
+            return None
+        report.write_report(r, self.run_dir)
+        counts = r.to_dict()["counts"]
+        self.log(f"verdict: [bold]{r.verdict}[/] ({counts['critical']} critical, {counts['warning']} warnings) "
+                 f"- {self.run_dir / 'report.md'}")
+        return r.verdict
 
     def _progress_info(self) -> str:
         v = self._last_values
         parts = [f"{v.get(tags.ENV_STEPS_PER_S, 0.0):6.0f} steps/s", f"ep return {self.c.last_episode_return:8.1f}"]
         if tags.Q1 in v:
             parts.append(f"Q {v[tags.Q1]:8.2f}")
+        if self.guard is not None and self.guard.summary():
+            parts.append(f"[red]alerts: {self.guard.summary()}[/]")
         return "  ".join(parts)
 
 
-def train(cfg: Config, run_dir: str | Path, resume: bool = False) -> TrainResult:
-    """Train ``cfg`` into ``run_dir`` (or continue it); the function the CLI and tests call."""
-    return Trainer(cfg, run_dir, resume=resume).train()
+def train(cfg: Config, run_dir: str | Path, resume: bool = False, **kwargs) -> TrainResult:
+    """Train ``cfg`` into ``run_dir`` (or continue it); the function the CLI and tests call.
+
+    ``kwargs`` go to :class:`Trainer` (``criteria_file``, ``stage``, ``replay_at_end``, ``log``).
+    """
+    return Trainer(cfg, run_dir, resume=resume, **kwargs).train()

@@ -2,6 +2,8 @@
 
 Twin critics with the clipped double-Q target, target policy smoothing, delayed actor and target
 updates, Polyak-averaged targets; per-group gradient clipping with the norm logged before and after.
+An optimizer step whose loss or gradient is not finite is skipped and counted: one NaN applied to
+the weights would poison every later update, and the guard needs the run's state intact to stop.
 ``update(batch)`` performs one critic update (and, every ``policy_freq``-th call, one actor update
 and one target update) and returns its telemetry keyed by the tag names of ``td3drive.tags``.
 """
@@ -57,6 +59,7 @@ class TD3:
         self.actor_groups = {k: v for k, v in groups.items() if k.startswith("actor")}
         self.critic_groups = {k: v for k, v in groups.items() if k.startswith("critic")}
         self.total_it = 0
+        self.skipped_updates = 0  # optimizer steps not applied because a loss or gradient was non-finite
 
     def _actor_features(self, image: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
         if self.separate:
@@ -75,8 +78,12 @@ class TD3:
         action = self.actor(self._actor_features(img, vec)).cpu().numpy()
         return action[0] if single else action
 
-    def _clip(self, groups: dict[str, list[torch.nn.Parameter]], out: dict[str, torch.Tensor]) -> None:
-        """Clip each group to ``max_grad_norm`` and record its norm before and after (measured, not assumed)."""
+    def _clip(self, groups: dict[str, list[torch.nn.Parameter]], out: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        """Clip each group to ``max_grad_norm``, record its norm before and after (measured, not assumed).
+
+        Returns the pre-clip norms (0-d tensors).
+        """
+        pre_norms = []
         for name, params in groups.items():
             grads = [p.grad for p in params if p.grad is not None]
             if self.cfg.max_grad_norm is None:
@@ -85,6 +92,19 @@ class TD3:
                 pre = clip_grad_norm_(params, self.cfg.max_grad_norm)
             out[tags.grad_norm(name)] = pre
             out[tags.grad_norm_clipped(name)] = get_total_norm(grads)
+            pre_norms.append(pre)
+        return pre_norms
+
+    def _optimize(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor,
+                  groups: dict[str, list[torch.nn.Parameter]], out: dict[str, torch.Tensor]) -> None:
+        """backward, clip, and step unless the loss or any gradient norm is non-finite (then count a skip)."""
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        pre_norms = self._clip(groups, out)
+        if bool(torch.isfinite(torch.stack([loss.detach(), *pre_norms])).all()):
+            optimizer.step()
+        else:
+            self.skipped_updates += 1
 
     def update(self, batch: Batch) -> dict[str, float]:
         """One TD3 iteration on ``batch``; returns telemetry (actor tags only on actor updates)."""
@@ -105,10 +125,7 @@ class TD3:
         features = self.critic.encoder(b.image, b.vector)
         q1, q2 = self.critic(features, b.action)
         critic_loss = F.mse_loss(q1, target_q) + F.mse_loss(q2, target_q)
-        self.critic_optimizer.zero_grad(set_to_none=True)
-        critic_loss.backward()
-        self._clip(self.critic_groups, out)
-        self.critic_optimizer.step()
+        self._optimize(self.critic_optimizer, critic_loss, self.critic_groups, out)
         out[tags.CRITIC_LOSS] = critic_loss.detach()
         out[tags.Q1] = q1.detach().mean()
         out[tags.Q2] = q2.detach().mean()
@@ -119,14 +136,12 @@ class TD3:
             actor_features = self.actor.encoder(b.image, b.vector) if self.separate else features.detach()
             q_pi = self.critic.q1_only(features.detach(), self.actor(actor_features)).mean()
             actor_loss = -q_pi
-            self.actor_optimizer.zero_grad(set_to_none=True)
-            actor_loss.backward()
-            self._clip(self.actor_groups, out)
-            self.actor_optimizer.step()
+            self._optimize(self.actor_optimizer, actor_loss, self.actor_groups, out)
             out[tags.ACTOR_LOSS] = actor_loss.detach()
             out[tags.Q_PI] = q_pi.detach()
             self.soft_update()
 
+        out[tags.SKIPPED_UPDATES] = torch.tensor(float(self.skipped_updates))
         keys = list(out)
         return dict(zip(keys, torch.stack([out[k].float() for k in keys]).tolist()))
 
@@ -145,9 +160,11 @@ class TD3:
             "actor_optimizer": self.actor_optimizer.state_dict(),
             "critic_optimizer": self.critic_optimizer.state_dict(),
             "total_it": self.total_it,
+            "skipped_updates": self.skipped_updates,
         }
 
     def load_state_dict(self, state: dict) -> None:
         for name in ("actor", "critic", "actor_target", "critic_target", "actor_optimizer", "critic_optimizer"):
             getattr(self, name).load_state_dict(state[name])
         self.total_it = state["total_it"]
+        self.skipped_updates = state.get("skipped_updates", 0)

@@ -94,8 +94,9 @@ def resolve(
         for key in ("grad_norm_warning", "grad_norm_critical", "q_abs_max"):
             if isinstance(guard.get(key), (int, float)):
                 out[key] = float(guard[key])
-        if isinstance(guard.get("actor_loss_growth"), (int, float)):
-            out["actor_loss_growth"] = float(guard["actor_loss_growth"])
+        for key in ("actor_loss_growth", "actor_loss_floor"):
+            if isinstance(guard.get(key), (int, float)):
+                out[key] = float(guard[key])
         starts = (run_config.get("training") or {}).get("learning_starts")
         if isinstance(starts, (int, float)):
             out["learning_starts"] = float(starts)

@@ -1,0 +1,152 @@
+"""The live guard: reads each update's telemetry in the training process, raises alerts, asks to stop.
+
+Alerts (tags of DESIGN.md, thresholds from the ``guard:`` config section):
+
+- ``non_finite``: any loss, Q value or gradient norm of the update is NaN or infinite. The agent
+  never applies such an update (``TD3`` skips the optimizer step and counts it).
+- ``gradient_explosion_warning`` / ``_critical``: a pre-clip gradient norm above the threshold.
+- ``q_value_explosion``: mean |Q1| or |Q2| on the batch above ``q_abs_max``.
+- ``actor_loss_divergence``: |actor loss| beyond ``actor_loss_growth`` times its early level (the
+  median over the first ``actor_loss_window`` actor updates, floored at ``actor_loss_floor``) while
+  log|actor loss| is rising over the last ``actor_loss_window`` actor updates. This is the failure
+  the reference system missed (-250 to -2.7e9 with small gradient norms): it does not depend on
+  gradients at all.
+
+Each alert has a policy, ``warn`` (logged) or ``stop`` (the trainer stops after this update).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+
+from td3drive import tags
+from td3drive.config import GuardConfig
+
+# alert tag -> the config key that holds its policy
+POLICY_KEYS: dict[str, str] = {
+    tags.ALERT_NON_FINITE: "on_non_finite",
+    tags.ALERT_GRAD_CRITICAL: "on_gradient_critical",
+    tags.ALERT_GRAD_WARNING: "on_gradient_warning",
+    tags.ALERT_Q_EXPLOSION: "on_q_value_explosion",
+    tags.ALERT_ACTOR_DIVERGENCE: "on_actor_loss_divergence",
+}
+
+
+def alert_name(tag: str) -> str:
+    """``alerts/q_value_explosion`` -> ``q_value_explosion``."""
+    return tag.split("/", 1)[1]
+
+
+@dataclass(frozen=True)
+class Alert:
+    tag: str  # one of tags.ALERTS
+    step: int  # env step of the update that raised it
+    message: str  # one line: what, how much, against which threshold
+    stop: bool  # the policy for this alert is "stop"
+
+
+def _rising(values: np.ndarray) -> bool:
+    """Least-squares slope of log|v| against index is positive."""
+    y = np.log(np.maximum(np.abs(values), 1e-12))
+    x = np.arange(len(y), dtype=np.float64)
+    return len(y) >= 3 and float(np.polyfit(x, y, 1)[0]) > 0
+
+
+class Guard:
+    """Checks every update; remembers which alerts fired since the last log point and in the whole run."""
+
+    def __init__(self, cfg: GuardConfig):
+        self.cfg = cfg
+        self.early: list[float] = []  # |actor loss| of the first actor_loss_window actor updates
+        self.recent: deque[float] = deque(maxlen=max(3, cfg.actor_loss_window))
+        self.counts: dict[str, int] = {t: 0 for t in tags.ALERTS}
+        self.first: dict[str, Alert] = {}  # first alert of each kind
+        self.first_alert_step: int | None = None
+        self.stop: Alert | None = None
+        self._since_log: set[str] = set()
+
+    def _policy(self, tag: str) -> bool:
+        return getattr(self.cfg, POLICY_KEYS[tag]) == "stop"
+
+    @property
+    def early_level(self) -> float | None:
+        """Reference |actor loss|; None until ``actor_loss_window`` actor updates have been seen."""
+        if len(self.early) < self.cfg.actor_loss_window:
+            return None
+        return max(float(np.median(self.early)), self.cfg.actor_loss_floor)
+
+    def _actor_loss(self, value: float) -> str | None:
+        v = abs(value)
+        if len(self.early) < self.cfg.actor_loss_window:
+            self.early.append(v)
+        self.recent.append(v)
+        early = self.early_level
+        if early is None or v <= self.cfg.actor_loss_growth * early or not _rising(np.array(self.recent)):
+            return None
+        return (f"|{tags.ACTOR_LOSS}| = {v:.4g} is {v / early:.3g}x its early level {early:.4g} "
+                f"(threshold {self.cfg.actor_loss_growth:g}x) and rising")
+
+    def check(self, telemetry: Mapping[str, float], step: int) -> list[Alert]:
+        """Alerts raised by one update's telemetry (tag-keyed floats, as ``TD3.update`` returns)."""
+        cfg = self.cfg
+        raised: dict[str, str] = {}
+        bad = [k for k, v in telemetry.items() if not math.isfinite(v)]
+        if bad:
+            raised[tags.ALERT_NON_FINITE] = (
+                f"non-finite {', '.join(f'{k} = {telemetry[k]}' for k in bad[:3])}"
+                + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+                + f"; the update was not applied ({int(telemetry.get(tags.SKIPPED_UPDATES, 0))} skipped so far)"
+            )
+        norms = {k: v for k, v in telemetry.items() if k.startswith("gradients/") and k.endswith("_norm") and math.isfinite(v)}
+        if norms:
+            tag, top = max(norms.items(), key=lambda kv: kv[1])
+            if top > cfg.grad_norm_critical:
+                raised[tags.ALERT_GRAD_CRITICAL] = f"{tag} = {top:.4g} > {cfg.grad_norm_critical:g} (pre-clip)"
+            if top > cfg.grad_norm_warning:
+                raised[tags.ALERT_GRAD_WARNING] = f"{tag} = {top:.4g} > {cfg.grad_norm_warning:g} (pre-clip)"
+        qs = {k: abs(telemetry[k]) for k in (tags.Q1, tags.Q2) if k in telemetry and math.isfinite(telemetry[k])}
+        if qs:
+            tag, top = max(qs.items(), key=lambda kv: kv[1])
+            if top > cfg.q_abs_max:
+                raised[tags.ALERT_Q_EXPLOSION] = f"|{tag}| = {top:.4g} > {cfg.q_abs_max:g}"
+        if tags.ACTOR_LOSS in telemetry and math.isfinite(telemetry[tags.ACTOR_LOSS]):
+            message = self._actor_loss(telemetry[tags.ACTOR_LOSS])
+            if message:
+                raised[tags.ALERT_ACTOR_DIVERGENCE] = message
+
+        alerts = [Alert(tag, step, f"{alert_name(tag)} at step {step}: {msg}", self._policy(tag)) for tag, msg in raised.items()]
+        for a in alerts:
+            self.counts[a.tag] += 1
+            self.first.setdefault(a.tag, a)
+            self._since_log.add(a.tag)
+            if self.first_alert_step is None:
+                self.first_alert_step = step
+            if a.stop and self.stop is None:
+                self.stop = a
+        return alerts
+
+    def log_values(self) -> dict[str, float]:
+        """Every alert tag as 0.0/1.0: did it fire since the previous call. Resets that memory."""
+        values = {t: float(t in self._since_log) for t in tags.ALERTS}
+        self._since_log.clear()
+        return values
+
+    def summary(self) -> str:
+        """``q_value_explosion x3, actor_loss_divergence x1`` (empty when nothing fired)."""
+        return ", ".join(f"{alert_name(t)} x{n}" for t, n in self.counts.items() if n)
+
+    def state_dict(self) -> dict:
+        return {"early": list(self.early), "recent": list(self.recent), "counts": dict(self.counts),
+                "first_alert_step": self.first_alert_step}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.early = list(state["early"])
+        self.recent.clear()
+        self.recent.extend(state["recent"])
+        self.counts.update(state["counts"])
+        self.first_alert_step = state["first_alert_step"]
