@@ -66,16 +66,9 @@ def save_step(run_dir: Path, step: int, state: dict, replay_state: dict | None =
     return path
 
 
-def keep_last_good(run_dir: Path) -> Path | None:
-    """Keep the newest checkpoint as ``checkpoints/last_good.pt`` (a hard link, or a copy); None if none exists.
-
-    Called when the guard raises its first alert, so the newest checkpoint was written before it.
-    """
+def keep_last_good(run_dir: Path, source: Path) -> None:
+    """Keep ``source`` as ``checkpoints/last_good.pt`` (a hard link, or a copy where links fail)."""
     ckpt_dir = run_dir / CHECKPOINT_DIR
-    latest = ckpt_dir / LATEST
-    if not latest.exists():
-        return None
-    source = latest.resolve()
     tmp = ckpt_dir / (LAST_GOOD + ".tmp")
     tmp.unlink(missing_ok=True)
     try:
@@ -83,7 +76,6 @@ def keep_last_good(run_dir: Path) -> Path | None:
     except OSError:
         tmp.write_bytes(source.read_bytes())
     os.replace(tmp, ckpt_dir / LAST_GOOD)
-    return source
 
 
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict:

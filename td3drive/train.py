@@ -121,6 +121,10 @@ class Trainer:
         self.c = Counters()
         self.guard = Guard(cfg.guard) if cfg.guard.enabled else None
         self._kept_last_good = False
+        # A checkpoint is good once an update after it raised no alert (that update's telemetry measured
+        # the weights it holds), or when no update preceded it. The newest good one is kept at the first alert.
+        self._ckpt_good: Path | None = None
+        self._ckpt_unverified: Path | None = None
         self.last_eval: dict[str, float] | None = None
         self._pending: dict[str, float] = {}
         self._stop_signal: int | None = None
@@ -181,8 +185,15 @@ class Trainer:
         replay = self.buffer.state_dict() if self.cfg.training.save_replay or with_replay else None
         path = checkpoint.save_step(self.run_dir, self.c.step, self._state(), replay)
         self._checkpoint_step = self.c.step
+        self._note_checkpoint(path)
         self.log(f"checkpoint: {path} (step {self.c.step})")
         return path
+
+    def _note_checkpoint(self, path: Path) -> None:
+        if self.agent.total_it == 0:
+            self._ckpt_good, self._ckpt_unverified = path, None
+        else:
+            self._ckpt_unverified = path
 
     def _restore(self) -> int:
         path = checkpoint.latest_path(self.run_dir)
@@ -219,6 +230,7 @@ class Trainer:
             self._kept_last_good = self.guard.first_alert_step is not None
         checkpoint.restore_rng(state["rng"])
         self.rng.bit_generator.state = state["rng"]["trainer"]
+        self._note_checkpoint(path.resolve())
         self.log(f"resumed from {path.resolve().name} at step {c.step}; {replay_note}")
         self._step_at_log = c.step
         self._updates_at_log = self.agent.total_it
@@ -271,17 +283,22 @@ class Trainer:
 
     def _on_alerts(self, alerts: list[Alert]) -> None:
         assert self.guard is not None
+        if not alerts:
+            if self._ckpt_unverified is not None:
+                self._ckpt_good, self._ckpt_unverified = self._ckpt_unverified, None
+            return
         for a in alerts:
             if self.guard.counts[a.tag] == 1:  # the first of its kind; later ones are counted, not printed
                 self.log(f"[bold red]alert[/] {a.message}" + (" [bold](policy: stop)[/]" if a.stop else ""))
-        if alerts and not self._kept_last_good:
+        if not self._kept_last_good:
             self._kept_last_good = True
-            source = checkpoint.keep_last_good(self.run_dir)
-            if source is None:
-                self.log(f"[yellow]no checkpoint was written before the first alert (step {self.c.step}); "
-                         "a checkpoint_freq below learning_starts gives one before the first update[/]")
+            if self._ckpt_good is None:
+                self.log(f"[yellow]no good checkpoint before the first alert (step {self.c.step}): none was written "
+                         "before it, or the updates after the last one alerted; a checkpoint_freq below "
+                         "learning_starts gives one before the first update[/]")
             else:
-                self.log(f"last good state: {source.name} kept as checkpoints/{checkpoint.LAST_GOOD}")
+                checkpoint.keep_last_good(self.run_dir, self._ckpt_good)
+                self.log(f"last good state: {self._ckpt_good.name} kept as checkpoints/{checkpoint.LAST_GOOD}")
 
     def _guard_stopped(self) -> bool:
         return self.guard is not None and self.guard.stop is not None

@@ -89,9 +89,11 @@ def test_analyze_strict_and_bad_input(tmp_path):
     warn = write_run(tmp_path / "w", {"train/episode_reward": (np.arange(10), np.arange(10.0))})
     assert run_cli("analyze", str(warn)).returncode == 0
     assert run_cli("analyze", str(warn), "--strict").returncode == 1
+    crit = tmp_path / "c.yaml"
+    crit.write_text("stages:\n  '5000': {q_abs_max: 100}\n")  # a stage the file does not name is an error
     for args in (["analyze", str(tmp_path / "missing")], ["analyze", str(warn), "--format", "pdf"],
                  ["analyze", str(warn), "-o", str(tmp_path / "no/dir/r.md")],
-                 ["analyze", str(warn), "--stage", "5000"]):
+                 ["analyze", str(warn), "--criteria", str(crit), "--stage", "50000"]):
         out = run_cli(*args)
         assert out.returncode == 2 and "\n" not in out.stderr.strip() and "Traceback" not in out.stderr, (args, out.stderr)
 

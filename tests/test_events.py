@@ -7,7 +7,7 @@ from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.compat.proto.tensor_pb2 import TensorProto
 
 from td3drive.analysis import events
-from td3drive.analysis.events import EventReadError, masked_crc, read_run
+from td3drive.analysis.events import EventReadError, find_event_files, masked_crc, read_run
 
 both_paths = pytest.mark.parametrize("pure_python", [False, True], ids=["c", "python"])
 
@@ -151,3 +151,13 @@ def test_non_finite_and_large_steps_survive(tmp_path, pure_python):
     v = read_run(tmp_path, pure_python=pure_python)["a"]
     assert np.isnan(v.values[0]) and v.values[1] == np.inf and v.values[2] == pytest.approx(-2.7e9, rel=1e-6)
     assert v.steps.tolist() == [0, 2**40, 3]
+
+
+def test_files_of_one_second_are_ordered_by_writer_counter_as_numbers(tmp_path):
+    # One process, same second: torch names its writers ...<pid>.9 and ...<pid>.10; "10" sorts before
+    # "9" as text, which would apply the resumed writer's purge before the data it purges.
+    write(tmp_path / "events.out.tfevents.100.h.7.9", [scalar("a", s, float(s)) for s in (10, 20, 30, 40)])
+    write(tmp_path / "events.out.tfevents.100.h.7.10", [
+        Event(step=30, session_log=SessionLog(status=SessionLog.START)), scalar("a", 30, 300.0)])
+    assert [f.name.split(".", 4)[-1] for f in find_event_files(tmp_path)] == ["h.7.9", "h.7.10"]
+    assert read_run(tmp_path)["a"].values.tolist() == [10.0, 20.0, 300.0]

@@ -42,7 +42,7 @@ def test_renderings(tmp_path):
 
 
 def test_criteria_file_sections_and_errors(tmp_path):
-    run = healthy(tmp_path / "ok")
+    run = healthy(tmp_path / "ok", config="agent: {max_grad_norm: 10.0}\n")
     crit = tmp_path / "c.yaml"
     crit.write_text("defaults: {q_abs_max: 30}\nstages:\n  '5000': {q_abs_max: 1000}\n")
     assert analyze(run, crit).verdict == "NO-GO"  # Q reaches ~50 > 30
@@ -80,3 +80,24 @@ def test_analysis_never_imports_torch_or_the_trainer():
             "bad = [m for m in sys.modules if m == 'torch' or m.startswith('td3drive.train') or m.startswith('td3drive.agent')]; "
             "assert not bad, bad")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_a_stage_gates_on_every_criterion(tmp_path):
+    cfg = "agent: {max_grad_norm: 10.0}\nenv: {name: carracing, max_episode_steps: 1000}\n"
+    run = healthy(tmp_path / "ok", config=cfg)
+    # Without a stage the run is GO; the built-in stage criteria (section 9) pass too.
+    assert analyze(run).verdict == "GO"
+    r = analyze(run, stage="5000")
+    assert r.verdict == "GO" and r.thresholds["q_abs_max"] == 1000 and r.thresholds["grad_norm_warning"] == 10_000
+    ep = next(c for c in r.criteria if c.id == "episode_length_range")
+    assert ep.status == "pass" and ep.value == 1000 and r.thresholds["episode_length_min"] == 100  # 0.1 x 1000
+    # A stage that expects longer episodes fails that criterion alone, and a failed criterion is NO-GO
+    # even though no finding is worse than info.
+    crit = tmp_path / "c.yaml"
+    crit.write_text("stages:\n  '5000': {episode_length_min: 1001}\n")
+    r = analyze(run, crit, stage="5000")
+    assert r.verdict == "NO-GO" and [c.id for c in r.criteria if c.status == "fail"] == ["episode_length_range"]
+    assert {f.severity for f in r.findings} == {"info"}
+    # Q below 1000 is a stage gate: the same Q (~50) fails a stage that allows 40.
+    crit.write_text("stages:\n  '5000': {q_abs_max: 40}\n")
+    assert [c.id for c in analyze(run, crit, stage="5000").criteria if c.status == "fail"] == ["q_value"]

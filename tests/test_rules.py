@@ -144,3 +144,26 @@ def test_verdict_order():
     findings, _ = evaluate_rules(s, TH)
     assert verdict(findings) == "GO"
     assert [f.severity for f in findings] == sorted([f.severity for f in findings], key=[CRITICAL, WARNING, INFO].index)
+
+
+def test_guard_alert_series_become_findings():
+    s = base()
+    s[tags.ALERT_NON_FINITE] = S([0, 0, 1, 0])
+    s[tags.ALERT_Q_EXPLOSION] = S([0, 1, 1, 0])
+    s[tags.ALERT_GRAD_WARNING] = S([0, 0, 0, 0])  # written, never raised: the reference system's case
+    found, findings = ids(s)
+    assert ("alert_non_finite", CRITICAL) in found and ("alert_q_value_explosion", WARNING) in found
+    assert not any(f.id == "alert_gradient_explosion_warning" for f in findings)
+    q = next(f for f in findings if f.id == "alert_q_value_explosion")
+    assert q.evidence == {"tag": tags.ALERT_Q_EXPLOSION, "log_points_with_alert": 2, "of": 4, "first_step": 100}
+
+
+def test_q_stable_compares_the_last_fifth_with_the_middle_fifth():
+    s = base(n=50)  # Q rises linearly 1 -> 20: last fifth ~18.1, middle fifth ~10.5
+    _, crit = evaluate_rules(s, TH)
+    q = next(c for c in crit if c.id == "q_stable")
+    assert q.status == "pass" and q.value == pytest.approx(np.linspace(1, 20, 50)[-10:].mean() / np.linspace(1, 20, 50)[20:30].mean())
+    s[tags.Q1] = S(1.1 ** np.arange(50))  # x1.1 per point: last fifth / middle fifth = 1.1^20 ~ 6.7
+    found, _ = ids(s)
+    assert ("q_value_growing", WARNING) in found
+    assert next(c for c in evaluate_rules(s, TH)[1] if c.id == "q_stable").status == "fail"

@@ -122,3 +122,58 @@ def test_sigterm_checkpoints_and_exits_143(tmp_path):
 
     step = load(latest)["counters"]["step"]
     assert 0 < step < 1_000_000 and latest.resolve().name == f"step_{step}.pt"
+    assert "verdict:" in err and (run / "report.json").is_file()  # the report is written after Ctrl-C too
+
+
+def test_normal_end_writes_the_report_and_returns_its_verdict(tmp_path, tiny_sets):
+    import json
+
+    result = train(cfg_with(tiny_sets, "training.max_timesteps=200"), tmp_path / "r")
+    report = json.loads((tmp_path / "r/report.json").read_text())
+    assert (tmp_path / "r/report.md").read_text().startswith("# ")
+    assert result.verdict == report["verdict"] != "NO-GO" and result.exit_code == 0
+    assert {c["id"] for c in report["criteria"]} >= {"non_finite", "grad_norm", "actor_loss", "q_value"}
+
+
+def test_guard_stops_a_blowing_up_run_and_keeps_the_last_good_state(tmp_path, tiny_sets):
+    """A critic learning rate of 1000: the first update at step 64 wrecks the critic, the next one's
+    gradients are NaN. The guard stops there and nothing non-finite reaches the weights. step_64.pt was
+    written before the alert but holds the wrecked critic (the update at 68 measured it), so the state
+    kept is step_32.pt, written before any update. The report says NO-GO."""
+    import json
+    import os
+
+    from td3drive import checkpoint
+    from td3drive.analysis.events import read_run
+
+    lines = []
+    cfg = cfg_with(tiny_sets, "training.max_timesteps=400", "training.checkpoint_freq=32", "agent.critic_lr=1000")
+    t = Trainer(cfg, tmp_path / "r", log=lines.append)
+    result = t.train()
+    assert result.exit_code == 1 and result.steps == 68 and "non_finite at step 68" in result.guard_stop
+    ckpt = tmp_path / "r/checkpoints"
+    assert os.path.samefile(ckpt / "last_good.pt", ckpt / "step_32.pt")
+    assert os.readlink(ckpt / "latest.pt") == "step_32.pt" and not (ckpt / "step_68.pt").exists()
+    assert t.agent.skipped_updates >= 1 and all(torch.isfinite(p).all() for p in t.agent.critic.parameters())
+    assert any("last good state: step_32.pt kept" in line for line in lines)
+    report = json.loads((tmp_path / "r/report.json").read_text())
+    assert report["verdict"] == "NO-GO" and "alert_non_finite" in {f["id"] for f in report["findings"]}
+    alerts = read_run(tmp_path / "r").series[tags.ALERT_NON_FINITE]
+    assert alerts.steps.tolist()[-1] == 68 and alerts.values.tolist()[-1] == 1.0
+    # Fix the learning rate and resume: the run continues from the last good state (step 32).
+    fixed = cfg.replace(**{"agent.critic_lr": 3e-4, "training.max_timesteps": 120})
+    resumed = Trainer(fixed, tmp_path / "r", resume=True, log=lines.append)
+    assert resumed.c.step == 32
+    code = resumed.train().exit_code
+    findings = [(f["id"], f["evidence"]) for f in json.loads((tmp_path / "r/report.json").read_text())["findings"]
+                if f["severity"] != "info"]
+    assert code == 0, findings
+    assert checkpoint.load(ckpt / "latest.pt")["counters"]["step"] == 120
+
+
+def test_guard_stop_without_an_earlier_checkpoint_says_so(tmp_path, tiny_sets):
+    lines = []
+    t = Trainer(cfg_with(tiny_sets, "training.max_timesteps=400", "agent.critic_lr=1000"), tmp_path / "r", log=lines.append)
+    assert t.train().exit_code == 1
+    assert any("no good checkpoint before the first alert (step 68)" in line for line in lines)
+    assert not (tmp_path / "r/checkpoints/last_good.pt").exists()

@@ -166,5 +166,10 @@ class TD3:
     def load_state_dict(self, state: dict) -> None:
         for name in ("actor", "critic", "actor_target", "critic_target", "actor_optimizer", "critic_optimizer"):
             getattr(self, name).load_state_dict(state[name])
+        # The optimizer state carries its learning rate; the config's wins, so that a run resumed with
+        # a corrected learning rate (after a guard stop, say) really uses it.
+        for optimizer, lr in ((self.actor_optimizer, self.cfg.actor_lr), (self.critic_optimizer, self.cfg.critic_lr)):
+            for group in optimizer.param_groups:
+                group["lr"] = lr
         self.total_it = state["total_it"]
         self.skipped_updates = state.get("skipped_updates", 0)

@@ -6,6 +6,12 @@ A criteria file has up to three sections, applied in this order (later wins)::
     envs:     {carracing: {...}, lanekeep: {...}}
     stages:   {"5000": {...}, "50000": {...}}
 
+A stage (``analyze --stage N``, every stage of ``td3drive validate``) starts from the built-in stage
+criteria, the reference report's section 9: pre-clip gradient norms under 10,000, |Q| under 1,000,
+actor loss and Q stable, and a mean episode length no shorter than a per-backend fraction of
+``env.max_episode_steps``. Under a stage every criterion of the matrix is a gate: one that fails
+makes the verdict NO-GO.
+
 Unknown keys and non-numeric values are rejected with the key and what is allowed.
 """
 
@@ -36,8 +42,18 @@ DEFAULTS: dict[str, float] = {
     "loss_growth": 10.0,  # critic loss / TD error, last fifth vs first fifth
     "early_termination_ratio": 0.5,  # recent episodes shorter than this fraction of the exploration phase's
     "learning_starts": 1000.0,  # env steps of the exploration phase (read from config.yaml when present)
+    "q_late_growth": 3.0,  # mean |Q| of the last fifth beyond this factor of the middle fifth's: not stable
+    "episode_length_min": 0.0,  # mean length of the last fifth of episodes at least this (0: no bound)
+    "episode_length_max": float("inf"),  # ... and at most this (inf: no bound)
     "min_points": 5.0,  # fewer logged points than this: a series is too short to judge
 }
+
+
+# The reference report's section 9, applied to every stage unless a criteria file says otherwise.
+STAGE_DEFAULTS: dict[str, float] = {"grad_norm_warning": 10_000.0, "q_abs_max": 1_000.0}
+# Shortest healthy mean episode of a stage, as a fraction of env.max_episode_steps: CarRacing ends an
+# episode early only by leaving the playfield; LaneKeep by leaving the lane (random: a few dozen steps).
+STAGE_MIN_EPISODE_FRACTION: dict[str, float] = {"carracing": 0.1, "lanekeep": 0.2}
 
 
 class CriteriaError(ValueError):
@@ -87,7 +103,8 @@ def resolve(
     stage: str | None = None,
     run_config: Mapping[str, Any] | None = None,
 ) -> dict[str, float]:
-    """Thresholds for one analysis: defaults < run's config (guard, learning_starts) < file sections."""
+    """Thresholds for one analysis: defaults < run's config (guard, learning_starts) < built-in stage
+    criteria (only with ``stage``) < the file's defaults < its ``envs`` section < its ``stages`` section."""
     out = dict(DEFAULTS)
     if run_config:
         guard = run_config.get("guard") or {}
@@ -100,18 +117,21 @@ def resolve(
         starts = (run_config.get("training") or {}).get("learning_starts")
         if isinstance(starts, (int, float)):
             out["learning_starts"] = float(starts)
+    if stage is not None:
+        out.update(STAGE_DEFAULTS)
+        max_steps = ((run_config or {}).get("env") or {}).get("max_episode_steps")
+        if env in STAGE_MIN_EPISODE_FRACTION and isinstance(max_steps, (int, float)):
+            out["episode_length_min"] = STAGE_MIN_EPISODE_FRACTION[env] * float(max_steps)
     if criteria_file:
         parsed = load_criteria_file(criteria_file)
         out.update(parsed["defaults"])
         if env and env in parsed["envs"]:
             out.update(parsed["envs"][env])
-        if stage is not None:
+        if stage is not None and parsed["stages"]:
+            # A file with stages must name this one: a typo must not silently fall back to the built-ins.
             if stage not in parsed["stages"]:
                 raise CriteriaError(
-                    f"--stage '{stage}': criteria file '{criteria_file}' has stages "
-                    + (", ".join(parsed["stages"]) or "none")
+                    f"--stage '{stage}': criteria file '{criteria_file}' has stages " + ", ".join(parsed["stages"])
                 )
             out.update(parsed["stages"][stage])
-    elif stage is not None:
-        raise CriteriaError(f"--stage '{stage}': needs --criteria FILE with a stages section")
     return out

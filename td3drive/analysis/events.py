@@ -243,9 +243,11 @@ def find_event_files(path: str | Path) -> list[Path]:
     files = [f for f in p.rglob(EVENT_GLOB) if f.is_file()]
 
     def order(f: Path) -> tuple:
+        # events.out.tfevents.<seconds>.<host>[.<pid>.<writer counter>]: files of one second are ordered
+        # by pid and counter as numbers ("10" after "9"), else a resumed run's purge would come first.
         parts = f.name.split(".")
-        stamp = int(parts[3]) if len(parts) > 3 and parts[3].isdigit() else 0
-        return (str(f.parent.relative_to(p)), stamp, f.name)
+        numeric = tuple(int(x) if x.isdigit() else 0 for x in parts[3:4] + parts[5:])
+        return (str(f.parent.relative_to(p)), numeric, f.name)
 
     return sorted(files, key=order)
 

@@ -117,7 +117,10 @@ def analyze(
     env: str | None = None,
     data: ReadResult | None = None,
 ) -> Report:
-    """Read a run's event files and apply the health rules. Raises EventReadError / CriteriaError."""
+    """Read a run's event files and apply the health rules. Raises EventReadError / CriteriaError.
+
+    With ``stage`` the stage's criteria apply and every criterion of the matrix is a gate.
+    """
     run = Path(run)
     data = data or read_run(run)
     config = read_run_config(run)
@@ -127,7 +130,7 @@ def analyze(
     canon, used = aliases.canonical(data.series)
     findings, matrix = rules.evaluate_rules(canon, thresholds, max_grad_norm)
     return Report(
-        run=str(run), verdict=rules.verdict(findings), criteria=matrix, findings=findings,
+        run=str(run), verdict=rules.verdict(findings, matrix if stage is not None else None), criteria=matrix, findings=findings,
         metrics=summarize(data.series), aliases=used, thresholds=thresholds,
         reader_warnings=data.warnings, files=[str(f) for f in data.files], series=canon,
     )

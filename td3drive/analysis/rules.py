@@ -385,6 +385,54 @@ def rule_episodes(series: dict[str, Series], th: dict) -> tuple[list[Finding], f
     return out, ratio
 
 
+# The guard's policy defaults: these two stop a run, the others warn.
+ALERT_SEVERITY = {tags.ALERT_NON_FINITE: CRITICAL, tags.ALERT_GRAD_CRITICAL: CRITICAL}
+
+
+def rule_alerts(series: dict[str, Series], th: dict) -> list[Finding]:
+    """Alerts the live guard (ours, or the reference system's) wrote as 0/1 series."""
+    out = []
+    for tag in tags.ALERTS:
+        if tag not in series:
+            continue
+        steps, v = _finite(series[tag])
+        fired = v > 0
+        if fired.any():
+            name = tag.split("/", 1)[1]
+            out.append(Finding(
+                f"alert_{name}", ALERT_SEVERITY.get(tag, WARNING), f"the guard raised {name}",
+                {"tag": tag, "log_points_with_alert": int(fired.sum()), "of": len(v), "first_step": int(steps[fired][0])},
+                "The live guard raised this alert during training (it checks every update, not only the logged "
+                "ones). Read the findings on the same metric and the run's log for the value and threshold.",
+                [int(x) for x in steps[fired][:20]], tag,
+            ))
+    return out
+
+
+def q_late_growth(series: dict[str, Series], th: dict) -> float | None:
+    """Mean |Q1| of the last fifth of the logged updates over that of the middle fifth (floored)."""
+    tag = tags.Q1 if tags.Q1 in series else tags.Q2
+    if tag not in series:
+        return None
+    _, q = _finite(series[tag])
+    n = len(q)
+    if n < th["min_points"]:
+        return None
+    w = _window(n)
+    mid = np.abs(q[(n - w) // 2 : (n - w) // 2 + w]).mean()
+    return float(np.abs(q[-w:]).mean() / max(float(mid), th["actor_loss_floor"]))
+
+
+def recent_episode_length(series: dict[str, Series]) -> float | None:
+    """Mean length of the last fifth (at least 1) of the finished episodes."""
+    if tags.EPISODE_LENGTH not in series:
+        return None
+    _, v = _finite(series[tags.EPISODE_LENGTH])
+    if not len(v):
+        return None
+    return float(v[-max(1, len(v) // 5) :].mean())
+
+
 EXPECTED = {
     "losses": (tags.CRITIC_LOSS, tags.ACTOR_LOSS),
     "Q values": (tags.Q1,),
@@ -427,6 +475,16 @@ def evaluate_rules(series: dict[str, Series], th: dict, max_grad_norm: float | N
     ep, ep_ratio = rule_episodes(series, th)
     findings += ep
     findings += rule_missing(series)
+    findings += rule_alerts(series, th)
+    q_growth = q_late_growth(series, th)
+    if q_growth is not None and q_growth > th["q_late_growth"]:
+        findings.append(Finding(
+            "q_value_growing", WARNING, f"Q still growing: {q_growth:.3g}x over the second half of the run",
+            {"late_growth": _r(q_growth), "threshold": th["q_late_growth"]},
+            "Mean |Q| of the last fifth of the logged updates is far above that of the middle fifth. A critic "
+            "that is converging flattens out; one that keeps multiplying is on its way to an explosion.",
+            [], tags.Q1,
+        ))
     findings.sort(key=lambda f: SEVERITY_ORDER[f.severity])
 
     def status(measured: bool, ok: bool) -> str:
@@ -452,18 +510,31 @@ def evaluate_rules(series: dict[str, Series], th: dict, max_grad_norm: float | N
                   f"< {th['exploitation_factor']:g}", 3, status(exploit_ratio is not None, not exploit)),
         Criterion("q_value", "max |Q1|, |Q2|", qmax, f"< {th['q_abs_max']:g}", 2,
                   status(qmax is not None, qmax is not None and qmax < th["q_abs_max"])),
+        Criterion("q_stable", "mean |Q| last fifth / middle fifth", q_growth, f"<= {th['q_late_growth']:g}", 2,
+                  status(q_growth is not None, q_growth is not None and q_growth <= th["q_late_growth"])),
         Criterion("episode_length", "recent / exploration episode length", ep_ratio,
                   f">= {th['early_termination_ratio']:g}", 1,
                   status(ep_ratio is not None, ep_ratio is None or ep_ratio >= th["early_termination_ratio"])),
     ]
+    lo, hi = th["episode_length_min"], th["episode_length_max"]
+    if lo > 0 or np.isfinite(hi):
+        recent = recent_episode_length(series)
+        criteria.append(Criterion(
+            "episode_length_range", "mean length of the last fifth of episodes", recent, f"in [{lo:g}, {hi:g}]", 2,
+            status(recent is not None, recent is not None and lo <= recent <= hi)))
     return findings, criteria
 
 
-def verdict(findings: list[Finding]) -> str:
-    """NO-GO on any critical finding, GO WITH WARNINGS on any warning, else GO."""
+def verdict(findings: list[Finding], gate: list[Criterion] | None = None) -> str:
+    """NO-GO on any critical finding, GO WITH WARNINGS on any warning, else GO.
+
+    With ``gate`` (a stage's criteria matrix) every criterion must pass: one that fails is NO-GO,
+    one that was not measured is at best GO WITH WARNINGS.
+    """
     severities = {f.severity for f in findings}
-    if CRITICAL in severities:
+    statuses = {c.status for c in gate or []}
+    if CRITICAL in severities or "fail" in statuses:
         return "NO-GO"
-    if WARNING in severities:
+    if WARNING in severities or "not measured" in statuses:
         return "GO WITH WARNINGS"
     return "GO"
