@@ -24,20 +24,36 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def _add_train(sub) -> None:
-    p = sub.add_parser("train", help="train a TD3 agent")
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by train and validate: what to train and with which config."""
     p.add_argument("--env", help="backend: carracing (default) or lanekeep")
     p.add_argument("--scenario", type=int, help="backend scenario (0 for backends without scenarios)")
     p.add_argument("--seed", type=int)
-    p.add_argument("--max-timesteps", type=int)
     p.add_argument("--eval-freq", type=int)
     p.add_argument("--checkpoint-freq", type=int)
     p.add_argument("--config", metavar="FILE", help="YAML config (sections env, agent, training, logging, guard)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key (repeatable)")
+    p.add_argument("--device", help="auto, cpu or cuda")
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train a TD3 agent")
+    _add_run_options(p)
+    p.add_argument("--max-timesteps", type=int)
     p.add_argument("--run-dir", metavar="DIR", help="default runs/<env>-s<scenario>-seed<seed>-<timestamp>")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue RUN_DIR from checkpoints/latest.pt")
-    p.add_argument("--device", help="auto, cpu or cuda")
     p.add_argument("--save-replay", action="store_true", default=None, help="also checkpoint the replay contents")
+    p.add_argument("--criteria", metavar="FILE", help="criteria YAML for the end-of-run report")
+
+
+def _add_validate(sub) -> None:
+    p = sub.add_parser("validate", help="staged runs (5K, 50K, ...) that advance only when the report says GO")
+    _add_run_options(p)
+    p.add_argument("--stages", help="env steps at the end of each stage, e.g. 5000,50000,1000000")
+    p.add_argument("--criteria", metavar="FILE", help="criteria YAML; its stages section names stages by step count")
+    p.add_argument("--run-dir", metavar="DIR", help="default runs/validate-<env>-s<scenario>-seed<seed>-<timestamp>")
+    p.add_argument("--resume", metavar="DIR", help="continue the validation in DIR, skipping stages already passed")
+    p.add_argument("--strict", action="store_true", help="advance on GO only, not on GO WITH WARNINGS")
 
 
 def _add_eval(sub) -> None:
@@ -54,10 +70,46 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_train(sub)
     _add_eval(sub)
+    _add_validate(sub)
     from td3drive.analysis import cli as analysis_cli
 
     analysis_cli.add_commands(sub)
     return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    return {
+        "env.name": args.env,
+        "env.scenario": args.scenario,
+        "training.seed": args.seed,
+        "training.max_timesteps": getattr(args, "max_timesteps", None),
+        "training.eval_freq": args.eval_freq,
+        "training.checkpoint_freq": args.checkpoint_freq,
+        "training.device": args.device,
+        "training.save_replay": getattr(args, "save_replay", None),
+    }
+
+
+def _check_criteria(path: str | None, env: str, stages: list[str | None]) -> None:
+    """Parse the criteria file (and find each stage in it) before anything is written."""
+    from td3drive.analysis.criteria import CriteriaError, resolve
+
+    if path is None:
+        return
+    try:
+        for stage in stages:
+            resolve(path, env=env, stage=stage)
+    except CriteriaError as e:
+        raise UsageError(f"--criteria: {e}") from None
+
+
+def _check_device(name: str, command: str) -> None:
+    from td3drive.train import resolve_device
+
+    try:
+        resolve_device(name)
+    except ValueError as e:
+        raise UsageError(f"td3drive {command}: {e}") from None
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -66,18 +118,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from td3drive.config import build_config
     from td3drive.envs import BlankFrameError
     from td3drive.evaluate import EvaluationError
-    from td3drive.train import Trainer, default_run_dir, resolve_device
+    from td3drive.train import Trainer, default_run_dir
 
-    overrides = {
-        "env.name": args.env,
-        "env.scenario": args.scenario,
-        "training.seed": args.seed,
-        "training.max_timesteps": args.max_timesteps,
-        "training.eval_freq": args.eval_freq,
-        "training.checkpoint_freq": args.checkpoint_freq,
-        "training.device": args.device,
-        "training.save_replay": args.save_replay,
-    }
+    overrides = _overrides(args)
     if args.resume:
         run_dir = Path(args.resume)
         if args.run_dir or args.config:
@@ -90,12 +133,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(cfg)
         if run_dir.exists() and any(run_dir.iterdir()):
             raise UsageError(f"td3drive train: --run-dir '{run_dir}' already holds files; use --resume or an empty directory")
+    _check_device(cfg.training.device, "train")
+    _check_criteria(args.criteria, cfg.env.name, [None])
     try:
-        resolve_device(cfg.training.device)
-    except ValueError as e:
-        raise UsageError(f"td3drive train: {e}") from None
-    try:
-        trainer = Trainer(cfg, run_dir, resume=bool(args.resume))
+        trainer = Trainer(cfg, run_dir, resume=bool(args.resume), criteria_file=args.criteria)
     except (ReplayMemoryError, CheckpointError) as e:
         raise UsageError(f"td3drive train: {e}") from None
     print(f"run directory: {run_dir}", file=sys.stderr)
@@ -152,7 +193,51 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval}
+def cmd_validate(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from td3drive.agent.replay import ReplayMemoryError
+    from td3drive.checkpoint import CheckpointError
+    from td3drive.config import build_config
+    from td3drive.envs import BlankFrameError
+    from td3drive.evaluate import EvaluationError
+    from td3drive.validate import ValidationError, load_summary, parse_stages, validate
+
+    try:
+        if args.resume:
+            root = Path(args.resume)
+            if args.run_dir or args.config:
+                raise UsageError("td3drive validate: --resume DIR takes its config from DIR; do not combine it with --run-dir or --config")
+            summary = load_summary(root)
+            stages = parse_stages(args.stages) if args.stages else summary["stages"]
+            if stages[: len(summary["results"])] != summary["stages"][: len(summary["results"])]:
+                raise ValidationError(f"--stages '{args.stages}': DIR '{root}' ran stages {summary['stages']}")
+            cfg = build_config(root / "config.yaml", args.set, _overrides(args))
+        else:
+            if not args.stages:
+                raise UsageError("td3drive validate: --stages is required, e.g. --stages 5000,50000,1000000")
+            stages = parse_stages(args.stages)
+            cfg = build_config(args.config, args.set, _overrides(args))
+            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+            root = Path(args.run_dir or f"runs/validate-{cfg.env.name}-s{cfg.env.scenario}-seed{cfg.training.seed}-{stamp}")
+            if root.exists() and any(root.iterdir()):
+                raise UsageError(f"td3drive validate: --run-dir '{root}' already holds files; use --resume or an empty directory")
+    except ValidationError as e:
+        raise UsageError(f"td3drive validate: {e}") from None
+    _check_device(cfg.training.device, "validate")
+    _check_criteria(args.criteria, cfg.env.name, [str(s) for s in stages])
+    print(f"validation directory: {root}", file=sys.stderr)
+    try:
+        result = validate(cfg, stages, root, args.criteria, strict=args.strict, resume=bool(args.resume))
+    except (ReplayMemoryError, CheckpointError) as e:
+        raise UsageError(f"td3drive validate: {e}") from None
+    except (BlankFrameError, EvaluationError) as e:
+        print(f"td3drive validate: {e}", file=sys.stderr)
+        return 1
+    return result.exit_code
+
+
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "validate": cmd_validate}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
