@@ -95,7 +95,9 @@ class Guard:
         """Alerts raised by one update's telemetry (tag-keyed floats, as ``TD3.update`` returns)."""
         cfg = self.cfg
         raised: dict[str, str] = {}
-        bad = [k for k, v in telemetry.items() if not math.isfinite(v)]
+        # Losses and Q first; a post-clip norm is non-finite exactly when its pre-clip norm is.
+        bad = sorted((k for k, v in telemetry.items() if not math.isfinite(v) and not k.endswith("_clipped")),
+                     key=lambda k: (k.startswith("gradients/"), k))
         if bad:
             raised[tags.ALERT_NON_FINITE] = (
                 f"non-finite {', '.join(f'{k} = {telemetry[k]}' for k in bad[:3])}"

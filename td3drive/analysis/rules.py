@@ -518,6 +518,10 @@ def evaluate_rules(series: dict[str, Series], th: dict, max_grad_norm: float | N
     ]
     lo, hi = th["episode_length_min"], th["episode_length_max"]
     if lo > 0 or np.isfinite(hi):
+        if ep_ratio is None:
+            # A later stage's run has no exploration phase to compare with; the range below judges
+            # its episode lengths instead of an unmeasurable ratio (which would block --strict forever).
+            criteria = [c for c in criteria if c.id != "episode_length"]
         recent = recent_episode_length(series)
         criteria.append(Criterion(
             "episode_length_range", "mean length of the last fifth of episodes", recent, f"in [{lo:g}, {hi:g}]", 2,
