@@ -26,8 +26,9 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     """Options shared by train and validate: what to train and with which config."""
-    p.add_argument("--env", help="backend: carracing (default) or lanekeep")
-    p.add_argument("--scenario", type=int, help="backend scenario (0 for backends without scenarios)")
+    p.add_argument("--env", help="backend: carracing (default), lanekeep, highway or racetrack")
+    p.add_argument("--scenario", type=int,
+                   help="backend scenario: highway 0/1/2 = light/medium/heavy traffic; 0 for the others")
     p.add_argument("--seed", type=int)
     p.add_argument("--eval-freq", type=int)
     p.add_argument("--checkpoint-freq", type=int)

@@ -79,14 +79,22 @@ def _leaf(default: Any, check: Check | None = None, doc: str = "") -> Any:
 
 @dataclass(frozen=True)
 class EnvConfig:
-    name: str = _leaf("carracing", _one_of("carracing", "lanekeep"),
-                      "backend: carracing (gymnasium CarRacing-v3) or lanekeep (tiny built-in visual task)")
+    name: str = _leaf("carracing", _one_of("carracing", "lanekeep", "highway", "racetrack"),
+                      "backend: carracing (gymnasium CarRacing-v3), lanekeep (tiny built-in visual task), "
+                      "highway / racetrack (highway-env, extra `highway`)")
     scenario: int = _leaf(0, _non_negative(), "backend scenario; backends without scenarios accept only 0")
     action_repeat: int = _leaf(1, _positive(), "simulator steps per agent action (rewards summed)")
     max_episode_steps: int = _leaf(1000, _positive(), "time limit in agent steps (truncation, bootstrapped)")
     fast_render: bool = _leaf(True, None, "carracing: vectorised road drawing (pixel-identical frames, ~2x faster steps)")
     blank_frame_steps: int = _leaf(50, _non_negative(),
                                    "raise if every frame of the first N steps is one value (0 disables)")
+    policy_frequency: int = _leaf(5, _positive(), "highway/racetrack: agent actions per simulated second")
+    target_speed: float = _leaf(20.0, _positive(), "highway/racetrack: speed the reward aims for (m/s)")
+    reward_progress: float = _leaf(1.0, _non_negative(), "highway/racetrack: weight of progress along the lane")
+    reward_centering: float = _leaf(0.3, _non_negative(), "highway/racetrack: weight of the lane-centring penalty")
+    reward_speed: float = _leaf(0.3, _non_negative(), "highway/racetrack: weight of the speed-near-target term")
+    collision_penalty: float = _leaf(10.0, _non_negative(), "highway/racetrack: penalty on a crash (terminates)")
+    offroad_penalty: float = _leaf(10.0, _non_negative(), "highway/racetrack: penalty for leaving the road (terminates)")
 
 
 @dataclass(frozen=True)
@@ -167,7 +175,7 @@ class Config:
 
 
 # Backend-specific limits that a per-field check cannot see (the allowed scenarios).
-SCENARIOS: dict[str, tuple[int, ...]] = {"carracing": (0,), "lanekeep": (0,)}
+SCENARIOS: dict[str, tuple[int, ...]] = {"carracing": (0,), "lanekeep": (0,), "highway": (0, 1, 2), "racetrack": (0,)}
 
 
 def _type_ok(value: Any, annotation: str) -> bool:

@@ -50,6 +50,11 @@ ALERTS: tuple[str, ...] = (
     ALERT_NON_FINITE,
 )
 
+def env_reward(term: str) -> str:
+    """Episode sum of one reward term of a backend that reports them (``info["reward_terms"]``)."""
+    return f"env/reward_{term}"
+
+
 ENV_STEPS_PER_S = "progress/env_steps_per_s"
 UPDATES_PER_S = "progress/updates_per_s"
 BUFFER_SIZE = "progress/buffer_size"

@@ -76,6 +76,11 @@ class Counters:
     episode_length: int = 0
     last_episode_return: float = float("nan")
     episode_actions: list[np.ndarray] = field(default_factory=list)
+    episode_terms: dict[str, float] = field(default_factory=dict)  # reward terms summed this episode
+
+    def add_terms(self, info: dict) -> None:
+        for term, value in info.get("reward_terms", {}).items():
+            self.episode_terms[term] = self.episode_terms.get(term, 0.0) + float(value)
 
 
 @dataclass
@@ -208,12 +213,13 @@ class Trainer:
         # Rebuild the simulator mid-episode by replaying this episode's actions from its seed.
         self.obs, _ = self.env.reset(seed=episode_seed(self.cfg.training.seed, c.episode))
         for a in actions:
-            self.obs, *_ = self.env.step(a)
+            self.obs, _, _, _, info = self.env.step(a)
+            c.add_terms(info)
         c.episode_actions = list(actions)
         if obs_checksum(self.obs) != state["obs_checksum"]:
             self.log("[yellow]warning: the environment did not replay to the checkpointed state; starting a new episode[/]")
             c.episode += 1
-            c.episode_return, c.episode_length, c.episode_actions = 0.0, 0, []
+            c.episode_return, c.episode_length, c.episode_actions, c.episode_terms = 0.0, 0, [], {}
             self.obs, _ = self.env.reset(seed=episode_seed(self.cfg.training.seed, c.episode))
         replay_file = path.parent / checkpoint.replay_name(c.step)
         if state["replay_saved"] and replay_file.is_file():
@@ -328,17 +334,19 @@ class Trainer:
         t = self.cfg.training
         c = self.c
         action = self._select_action()
-        next_obs, reward, terminated, truncated, _ = self.env.step(action)
+        next_obs, reward, terminated, truncated, info = self.env.step(action)
+        c.add_terms(info)
         self.buffer.add(self.obs, action, reward, next_obs, terminated, truncated)
         c.episode_actions.append(action)
         c.episode_return += float(reward)
         c.episode_length += 1
         c.step += 1
         if terminated or truncated:
-            self._write({tags.EPISODE_REWARD: c.episode_return, tags.EPISODE_LENGTH: c.episode_length}, c.step)
+            self._write({tags.EPISODE_REWARD: c.episode_return, tags.EPISODE_LENGTH: c.episode_length,
+                         **{tags.env_reward(k): v for k, v in c.episode_terms.items()}}, c.step)
             c.last_episode_return = c.episode_return
             c.episode += 1
-            c.episode_return, c.episode_length, c.episode_actions = 0.0, 0, []
+            c.episode_return, c.episode_length, c.episode_actions, c.episode_terms = 0.0, 0, [], {}
             self.obs, _ = self.env.reset(seed=episode_seed(t.seed, c.episode))
         else:
             self.obs = next_obs

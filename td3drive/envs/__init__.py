@@ -16,6 +16,8 @@ def vector_dim(name: str) -> int:
         from td3drive.envs.carracing import VECTOR_DIM
     elif name == "lanekeep":
         from td3drive.envs.lanekeep import VECTOR_DIM
+    elif name in ("highway", "racetrack"):
+        from td3drive.envs.highway import VECTOR_DIM
     else:
         raise ValueError(f"unknown env {name!r}")
     return VECTOR_DIM
@@ -41,4 +43,11 @@ def make_env(cfg: Config | EnvConfig) -> gym.Env:
         from td3drive.envs.lanekeep import make_lanekeep
 
         return make_lanekeep(**kwargs)
+    if cfg.name in ("highway", "racetrack"):
+        from td3drive.envs.highway import make_highway
+
+        weights = {k: getattr(cfg, k) for k in ("target_speed", "reward_progress", "reward_centering",
+                                                "reward_speed", "collision_penalty", "offroad_penalty")}
+        return make_highway(cfg.name, cfg.scenario, cfg.max_episode_steps, cfg.blank_frame_steps, weights,
+                            policy_frequency=cfg.policy_frequency)
     raise ValueError(f"unknown env {cfg.name!r}")

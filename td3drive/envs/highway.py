@@ -1,0 +1,185 @@
+"""highway-env backends: ``highway`` (multi-lane traffic, scenarios 0/1/2) and ``racetrack`` (lane keeping).
+
+Image: highway-env's own GrayscaleObservation, 84x84, 4 frames stacked, drawn offscreen.
+Action: the contract's ``[steer, throttle_brake]`` is passed to highway-env's ContinuousAction as
+``[acceleration, steering]`` (both in [-1, 1], mapped by highway-env to +-5 m/s^2 and +-45 deg;
+steer + = right, as in the contract).
+
+Ego vector, k = 13 (lane geometry from highway-env's road network, y axis of the ego frame to the left):
+
+- forward speed along the vehicle heading (m/s / 30)
+- signed lateral offset from the lane centre (lane half-widths, + = left of centre)
+- heading error to the lane direction (rad, + = nose left of the lane)
+- the lane centre 5, 10, 15, 20, 25 m ahead along the lane (following the lane into the next road
+  segment), as (x forward, y left) in the ego frame, in units of 10 m
+
+Reward (weights in the ``env:`` config; each term is returned in ``info["reward_terms"]`` and the
+trainer logs its episode sum as ``env/reward_<term>``)::
+
+    progress  = w_progress  * v_along_lane / target_speed   (driving along the lane, not spinning)
+    centering = -w_centering * |lateral offset| (lane half-widths, capped at 1)
+    speed     = w_speed * (1 - |v - target_speed| / target_speed)   (capped below at -1)
+    collision = -collision_penalty  on a crash (terminates)
+    offroad   = -offroad_penalty    when the vehicle leaves the road (terminates)
+
+Road types checked with ContinuousAction (highway-env 1.12): highway-fast-v0 and racetrack-v1 work
+and are exposed; exit-v0 and u-turn-v0 run but are not exposed (no traffic knob / fixed script);
+merge-v0 and roundabout-v0 raise at reset, two-way-v0 and lane-keeping-v0 raise at step, and
+intersection-v0 draws a near-uniform 84x84 frame at this scale.
+
+highway-env draws nothing when ``SDL_VIDEODRIVER=dummy`` (its viewer disables itself); the
+blank-frame check then stops training with a message that says so.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from gymnasium.wrappers import TimeLimit
+
+from td3drive.envs.contract import FRAME_STACK, IMAGE_SIZE, BlankFrameCheck, EgoDictObservation
+
+VECTOR_DIM = 13
+WAYPOINT_DISTANCES_M = (5.0, 10.0, 15.0, 20.0, 25.0)
+SPEED_SCALE = 30.0  # m/s
+WAYPOINT_SCALE = 10.0  # m
+
+# --scenario: traffic on the highway road. vehicles_count: other vehicles spawned; vehicles_density:
+# highway-env's spacing factor (higher = closer together).
+TRAFFIC = {
+    0: {"vehicles_count": 10, "vehicles_density": 0.7},  # light
+    1: {"vehicles_count": 25, "vehicles_density": 1.0},  # medium
+    2: {"vehicles_count": 50, "vehicles_density": 1.5},  # heavy
+}
+SCENARIOS = {"highway": tuple(TRAFFIC), "racetrack": (0,)}
+
+BLANK_HINT = (
+    "highway-env draws nothing when SDL_VIDEODRIVER=dummy is set; unset it for highway-env "
+    "(its frames are drawn offscreen and need no display)"
+)
+
+
+def wrap_angle(a: float) -> float:
+    """Angle in [-pi, pi)."""
+    return (a + math.pi) % (2 * math.pi) - math.pi
+
+
+def to_ego_frame(points: np.ndarray, position: np.ndarray, heading: float) -> np.ndarray:
+    """World points ``[n, 2]`` (highway-env: x east, y down the screen) -> ego ``(x forward, y left)``.
+
+    With y pointing down, a positive heading turns clockwise on screen, so "left" of a vehicle with
+    heading h is the direction ``(sin h, -cos h)``.
+    """
+    d = np.asarray(points, dtype=np.float64) - position
+    c, s = math.cos(heading), math.sin(heading)
+    return np.stack([d[:, 0] * c + d[:, 1] * s, d[:, 0] * s - d[:, 1] * c], axis=1)
+
+
+def lane_points_ahead(network: Any, lane_index: Any, s: float, distances: tuple[float, ...]) -> np.ndarray:
+    """Lane-centre points ``distances`` metres ahead of longitudinal position ``s`` on ``lane_index``,
+    following the lane into the next segment where it ends. Returns ``[len(distances), 2]``."""
+    out = []
+    for d in distances:
+        index, lane, pos = lane_index, network.get_lane(lane_index), s + d
+        for _ in range(8):  # a few segments at most within 25 m
+            if pos <= lane.length:
+                break
+            pos -= lane.length
+            index = network.next_lane(index, position=lane.position(lane.length, 0))
+            lane = network.get_lane(index)
+        out.append(lane.position(pos, 0.0))
+    return np.array(out)
+
+
+def driving_reward(v_along: float, speed: float, offset_hw: float, crashed: bool, offroad: bool,
+                   w: dict[str, float]) -> dict[str, float]:
+    """Reward terms of one step (see the module docstring); their sum is the reward."""
+    target = w["target_speed"]
+    return {
+        "progress": w["reward_progress"] * v_along / target,
+        "centering": -w["reward_centering"] * min(abs(offset_hw), 1.0),
+        "speed": w["reward_speed"] * max(1.0 - abs(speed - target) / target, -1.0),
+        "collision": -w["collision_penalty"] if crashed else 0.0,
+        "offroad": -w["offroad_penalty"] if offroad else 0.0,
+    }
+
+
+class HighwayEgo(gym.Wrapper):
+    """A highway-env env with the contract's action order, the ego vector and the driving reward."""
+
+    def __init__(self, env: gym.Env, weights: dict[str, float]):
+        super().__init__(env)
+        self.weights = weights
+        self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self.observation_space = spaces.Box(0, 255, (FRAME_STACK, IMAGE_SIZE, IMAGE_SIZE), np.uint8)
+
+    def _geometry(self) -> tuple[float, float, float, float]:
+        """(forward speed m/s, speed along the lane m/s, lateral offset in half-widths + left, heading error)."""
+        v = self.env.unwrapped.vehicle
+        lane = v.road.network.get_lane(v.lane_index)
+        s, r = lane.local_coordinates(v.position)
+        error = wrap_angle(lane.heading_at(s) - v.heading)
+        speed = float(v.speed)
+        return speed, speed * math.cos(error), -r / (lane.width_at(s) / 2), error
+
+    def ego_vector(self) -> np.ndarray:
+        v = self.env.unwrapped.vehicle
+        network = v.road.network
+        lane = network.get_lane(v.lane_index)
+        s, _ = lane.local_coordinates(v.position)
+        speed, _, offset, error = self._geometry()
+        ahead = to_ego_frame(lane_points_ahead(network, v.lane_index, s, WAYPOINT_DISTANCES_M), v.position, v.heading)
+        return np.concatenate([[speed / SPEED_SCALE, offset, error], (ahead / WAYPOINT_SCALE).ravel()]).astype(np.float32)
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        return np.asarray(obs, dtype=np.uint8), info
+
+    def step(self, action):
+        a = np.clip(np.asarray(action, dtype=np.float32), -1.0, 1.0)
+        obs, _, terminated, truncated, info = self.env.step(np.array([a[1], a[0]], dtype=np.float32))
+        vehicle = self.env.unwrapped.vehicle
+        speed, v_along, offset, _ = self._geometry()
+        crashed, offroad = bool(vehicle.crashed), not bool(vehicle.on_road)
+        terms = driving_reward(v_along, speed, offset, crashed, offroad, self.weights)
+        info = {**info, "reward_terms": terms}
+        return np.asarray(obs, dtype=np.uint8), float(sum(terms.values())), bool(terminated or crashed or offroad), \
+            bool(truncated), info
+
+
+def highway_config(road: str, scenario: int, policy_frequency: int) -> dict[str, Any]:
+    """highway-env config for our image, action and traffic settings."""
+    cfg: dict[str, Any] = {
+        "action": {"type": "ContinuousAction", "longitudinal": True, "lateral": True},
+        "observation": {"type": "GrayscaleObservation", "observation_shape": (IMAGE_SIZE, IMAGE_SIZE),
+                        "stack_size": FRAME_STACK, "weights": [0.2989, 0.5870, 0.1140], "scaling": 1.75},
+        "offscreen_rendering": True,
+        "policy_frequency": policy_frequency,
+        "duration": 10_000,  # seconds: our TimeLimit (env.max_episode_steps) ends episodes
+    }
+    if road == "highway":
+        cfg.update(TRAFFIC[scenario], simulation_frequency=15, lanes_count=3, offroad_terminal=True)
+    else:
+        cfg.update(other_vehicles=0)
+    return cfg
+
+
+def make_highway(
+    road: str, scenario: int, max_episode_steps: int, blank_frame_steps: int, weights: dict[str, float],
+    policy_frequency: int = 5,
+) -> gym.Env:
+    """``road`` is ``highway`` or ``racetrack``; the result meets the contract of DESIGN.md."""
+    import highway_env  # noqa: F401  (registers the envs)
+
+    env_id = {"highway": "highway-fast-v0", "racetrack": "racetrack-v1"}[road]
+    env = gym.make(env_id, config=highway_config(road, scenario, policy_frequency))
+    ego = HighwayEgo(env, weights)
+    wrapped: gym.Env = TimeLimit(ego, max_episode_steps)
+    hint = BLANK_HINT if os.environ.get("SDL_VIDEODRIVER") == "dummy" else ""
+    wrapped = BlankFrameCheck(wrapped, blank_frame_steps, hint)
+    return EgoDictObservation(wrapped, VECTOR_DIM, ego.ego_vector)
