@@ -66,12 +66,21 @@ def _add_eval(sub) -> None:
     p.add_argument("--workers", type=int, default=0, help="env processes (0: one per CPU core)")
 
 
+def _add_baseline(sub) -> None:
+    p = sub.add_parser("baseline", help="PID speed + pure-pursuit steering through the agent's evaluation")
+    _add_run_options(p)
+    p.add_argument("--episodes", type=int, default=10)
+    p.add_argument("--workers", type=int, default=0, help="env processes (0: one per CPU core)")
+    p.add_argument("--run-dir", metavar="DIR", help="default runs/baseline-<env>-s<scenario>-seed<seed>-<timestamp>")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="td3drive", description="Visual TD3 driving agents with a health report you can trust.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_train(sub)
     _add_eval(sub)
     _add_validate(sub)
+    _add_baseline(sub)
     from td3drive.analysis import cli as analysis_cli
 
     analysis_cli.add_commands(sub)
@@ -186,6 +195,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(f"return:   {result.mean_reward:.2f} ± {result.returns.std():.2f}  (min {result.returns.min():.2f}, max {result.returns.max():.2f})")
     print(f"length:   {result.mean_length:.1f} ± {result.lengths.std():.1f}")
     print(f"success:  {result.success_rate:.0%}")
+    _print_driving(result.driving)
     if args.video:
         import imageio.v2 as imageio
 
@@ -238,7 +248,46 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval, "validate": cmd_validate}
+def _print_driving(driving: dict[str, float] | None) -> None:
+    from td3drive import tags
+
+    if not driving:
+        return
+    print(f"route:    {driving[tags.EVAL_ROUTE_COMPLETION]:.1f}% completed, driving score {driving[tags.EVAL_DRIVING_SCORE]:.1f}")
+    print(f"per km:   {driving[tags.EVAL_COLLISIONS_PER_KM]:.2f} collisions, {driving[tags.EVAL_LANE_INVASIONS_PER_KM]:.2f} lane invasions")
+    print(f"speed:    {driving[tags.EVAL_MEAN_SPEED]:.1f} m/s")
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from td3drive.baseline import VEHICLES, run_baseline
+    from td3drive.config import build_config
+    from td3drive.evaluate import eval_workers
+
+    if args.workers < 0:
+        raise UsageError(f"td3drive baseline: --workers {args.workers}: must be an integer >= 0")
+    if args.episodes < 1:
+        raise UsageError(f"td3drive baseline: --episodes {args.episodes}: must be an integer >= 1")
+    cfg = build_config(args.config, args.set, _overrides(args))
+    if cfg.env.name not in VEHICLES:
+        raise UsageError(f"td3drive baseline: --env {cfg.env.name}: needs a route backend ({', '.join(VEHICLES)})")
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = Path(args.run_dir or f"runs/baseline-{cfg.env.name}-s{cfg.env.scenario}-seed{cfg.training.seed}-{stamp}")
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise UsageError(f"td3drive baseline: --run-dir '{run_dir}' already holds files; use an empty directory")
+    cfg = cfg.replace(**{"training.num_eval_episodes": args.episodes, "training.eval_workers": args.workers})
+    result = run_baseline(cfg, run_dir, args.episodes, eval_workers(cfg.training))
+    print(f"baseline: PID speed + pure pursuit, env {cfg.env.name}, scenario {cfg.env.scenario}, {args.episodes} episodes")
+    print(f"return:   {result.mean_reward:.2f} ± {result.returns.std():.2f}")
+    print(f"length:   {result.mean_length:.1f} ± {result.lengths.std():.1f}")
+    print(f"success:  {result.success_rate:.0%}")
+    _print_driving(result.driving)
+    print(f"run:      {run_dir} (td3drive compare AGENT_RUN {run_dir})")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "validate": cmd_validate, "baseline": cmd_baseline}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -90,6 +90,7 @@ class EnvConfig:
                                    "raise if every frame of the first N steps is one value (0 disables)")
     policy_frequency: int = _leaf(5, _positive(), "highway/racetrack: agent actions per simulated second")
     target_speed: float = _leaf(20.0, _positive(), "highway/racetrack: speed the reward aims for (m/s)")
+    route_length_m: float = _leaf(1000.0, _positive(), "highway/racetrack: metres along the lanes that complete the route")
     reward_progress: float = _leaf(1.0, _non_negative(), "highway/racetrack: weight of progress along the lane")
     reward_centering: float = _leaf(0.3, _non_negative(), "highway/racetrack: weight of the lane-centring penalty")
     reward_speed: float = _leaf(0.3, _non_negative(), "highway/racetrack: weight of the speed-near-target term")

@@ -9,6 +9,8 @@ from typing import Callable
 import gymnasium as gym
 import numpy as np
 
+from td3drive import metrics
+
 Policy = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 _EVAL_STREAM = 1
@@ -28,6 +30,7 @@ class EvalResult:
     returns: np.ndarray  # float64 [episodes], undiscounted
     lengths: np.ndarray  # int64 [episodes], agent steps
     successes: np.ndarray  # bool [episodes]
+    driving: dict[str, float] | None = None  # eval/* driving metrics of route backends (td3drive.metrics)
 
     @property
     def mean_reward(self) -> float:
@@ -76,6 +79,8 @@ def evaluate(
     returns = np.zeros(episodes)
     lengths = np.zeros(episodes, np.int64)
     successes = np.zeros(episodes, bool)
+    driving = [metrics.EpisodeDriving() for _ in range(episodes)]
+    route = False
     for first in range(0, episodes, n):
         ids = [first + i for i in range(n)]
         live = np.array([i < episodes for i in ids])
@@ -84,13 +89,16 @@ def evaluate(
             if on_frame is not None and first == 0 and live[0]:
                 on_frame(obs["image"][0][-1])
             obs, reward, terminated, truncated, info = envs.step(policy(obs["image"], obs["vector"]))
+            route = route or metrics.has_driving_info(info)
             for j in np.flatnonzero(live):
                 returns[ids[j]] += float(reward[j])
                 lengths[ids[j]] += 1
+                if route:
+                    driving[ids[j]].add(*(info[k][j] for k in metrics.INFO_KEYS))
                 if terminated[j] or truncated[j]:
                     live[j] = False
                     successes[ids[j]] = _success_at(info, j)
-    return EvalResult(returns, lengths, successes)
+    return EvalResult(returns, lengths, successes, metrics.summarize(driving) if route else None)
 
 
 def _success_at(info: dict, j: int) -> bool:

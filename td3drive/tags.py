@@ -36,6 +36,12 @@ EPISODE_LENGTH = "train/episode_length"
 EVAL_MEAN_REWARD = "eval/mean_reward"
 EVAL_MEAN_LENGTH = "eval/mean_length"
 EVAL_SUCCESS_RATE = "eval/success_rate"
+# Route backends only (td3drive/metrics.py): not in DESIGN's table, which allows backend additions.
+EVAL_ROUTE_COMPLETION = "eval/route_completion"
+EVAL_COLLISIONS_PER_KM = "eval/collisions_per_km"
+EVAL_LANE_INVASIONS_PER_KM = "eval/lane_invasions_per_km"
+EVAL_MEAN_SPEED = "eval/mean_speed"
+EVAL_DRIVING_SCORE = "eval/driving_score"
 
 ALERT_GRAD_WARNING = "alerts/gradient_explosion_warning"
 ALERT_GRAD_CRITICAL = "alerts/gradient_explosion_critical"

@@ -280,6 +280,7 @@ class Trainer:
                 tags.EVAL_MEAN_REWARD: result.mean_reward,
                 tags.EVAL_MEAN_LENGTH: result.mean_length,
                 tags.EVAL_SUCCESS_RATE: result.success_rate,
+                **(result.driving or {}),
             }
             self._write(self.last_eval, step)
             self.log(

@@ -49,5 +49,5 @@ def make_env(cfg: Config | EnvConfig) -> gym.Env:
         weights = {k: getattr(cfg, k) for k in ("target_speed", "reward_progress", "reward_centering",
                                                 "reward_speed", "collision_penalty", "offroad_penalty")}
         return make_highway(cfg.name, cfg.scenario, cfg.max_episode_steps, cfg.blank_frame_steps, weights,
-                            policy_frequency=cfg.policy_frequency)
+                            policy_frequency=cfg.policy_frequency, route_length_m=cfg.route_length_m)
     raise ValueError(f"unknown env {cfg.name!r}")

@@ -22,6 +22,10 @@ trainer logs its episode sum as ``env/reward_<term>``)::
     collision = -collision_penalty  on a crash (terminates)
     offroad   = -offroad_penalty    when the vehicle leaves the road (terminates)
 
+Route: an episode succeeds (terminates with ``is_success``) once the car has driven
+``env.route_length_m`` metres along its lanes. Each step's ``info`` carries the driving-metric keys
+of ``td3drive.metrics`` (distance, collision, lane invasion = a change of lane, speed).
+
 Road types checked with ContinuousAction (highway-env 1.12): highway-fast-v0 and racetrack-v1 work
 and are exposed; exit-v0 and u-turn-v0 run but are not exposed (no traffic knob / fixed script);
 merge-v0 and roundabout-v0 raise at reset, two-way-v0 and lane-keeping-v0 raise at step, and
@@ -112,9 +116,13 @@ def driving_reward(v_along: float, speed: float, offset_hw: float, crashed: bool
 class HighwayEgo(gym.Wrapper):
     """A highway-env env with the contract's action order, the ego vector and the driving reward."""
 
-    def __init__(self, env: gym.Env, weights: dict[str, float]):
+    def __init__(self, env: gym.Env, weights: dict[str, float], route_length_m: float, policy_frequency: int):
         super().__init__(env)
         self.weights = weights
+        self.route_length_m = route_length_m
+        self.dt = 1.0 / policy_frequency
+        self._distance = 0.0
+        self._lane: Any = None
         self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
         self.observation_space = spaces.Box(0, 255, (FRAME_STACK, IMAGE_SIZE, IMAGE_SIZE), np.uint8)
 
@@ -138,6 +146,7 @@ class HighwayEgo(gym.Wrapper):
 
     def reset(self, **kwargs):
         obs, info = self.env.reset(**kwargs)
+        self._distance, self._lane = 0.0, self.env.unwrapped.vehicle.lane_index
         return np.asarray(obs, dtype=np.uint8), info
 
     def step(self, action):
@@ -147,9 +156,17 @@ class HighwayEgo(gym.Wrapper):
         speed, v_along, offset, _ = self._geometry()
         crashed, offroad = bool(vehicle.crashed), not bool(vehicle.on_road)
         terms = driving_reward(v_along, speed, offset, crashed, offroad, self.weights)
-        info = {**info, "reward_terms": terms}
-        return np.asarray(obs, dtype=np.uint8), float(sum(terms.values())), bool(terminated or crashed or offroad), \
-            bool(truncated), info
+        lane = vehicle.lane_index
+        # A lane change within the same road crosses a marking; moving on to the next road segment does not.
+        invasion = lane[:2] == self._lane[:2] and lane[2] != self._lane[2]
+        self._lane = lane
+        step_m = v_along * self.dt
+        self._distance += step_m
+        done = self._distance >= self.route_length_m and not crashed
+        info = {**info, "reward_terms": terms, "distance_m": step_m, "route_length_m": self.route_length_m,
+                "collision": crashed, "lane_invasion": invasion, "speed_mps": speed, "is_success": done}
+        return np.asarray(obs, dtype=np.uint8), float(sum(terms.values())), \
+            bool(terminated or crashed or offroad or done), bool(truncated), info
 
 
 def highway_config(road: str, scenario: int, policy_frequency: int) -> dict[str, Any]:
@@ -171,14 +188,14 @@ def highway_config(road: str, scenario: int, policy_frequency: int) -> dict[str,
 
 def make_highway(
     road: str, scenario: int, max_episode_steps: int, blank_frame_steps: int, weights: dict[str, float],
-    policy_frequency: int = 5,
+    policy_frequency: int = 5, route_length_m: float = 1000.0,
 ) -> gym.Env:
     """``road`` is ``highway`` or ``racetrack``; the result meets the contract of DESIGN.md."""
     import highway_env  # noqa: F401  (registers the envs)
 
     env_id = {"highway": "highway-fast-v0", "racetrack": "racetrack-v1"}[road]
     env = gym.make(env_id, config=highway_config(road, scenario, policy_frequency))
-    ego = HighwayEgo(env, weights)
+    ego = HighwayEgo(env, weights, route_length_m, policy_frequency)
     wrapped: gym.Env = TimeLimit(ego, max_episode_steps)
     hint = BLANK_HINT if os.environ.get("SDL_VIDEODRIVER") == "dummy" else ""
     wrapped = BlankFrameCheck(wrapped, blank_frame_steps, hint)
