@@ -26,7 +26,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     """Options shared by train and validate: what to train and with which config."""
-    p.add_argument("--env", help="backend: carracing (default), lanekeep, highway or racetrack")
+    p.add_argument("--env", help="backend: carracing (default), lanekeep, highway, racetrack or carla")
     p.add_argument("--scenario", type=int,
                    help="backend scenario: highway 0/1/2 = light/medium/heavy traffic; 0 for the others")
     p.add_argument("--seed", type=int)
@@ -35,6 +35,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE", help="YAML config (sections env, agent, training, logging, guard)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key (repeatable)")
     p.add_argument("--device", help="auto, cpu or cuda")
+    p.add_argument("--carla-host", help="carla: server host (default localhost)")
+    p.add_argument("--carla-port", type=int, help="carla: server port (default 2000)")
 
 
 def _add_train(sub) -> None:
@@ -97,6 +99,8 @@ def _overrides(args: argparse.Namespace) -> dict:
         "training.checkpoint_freq": args.checkpoint_freq,
         "training.device": args.device,
         "training.save_replay": getattr(args, "save_replay", None),
+        "env.carla_host": args.carla_host,
+        "env.carla_port": args.carla_port,
     }
 
 
@@ -126,7 +130,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from td3drive.agent.replay import ReplayMemoryError
     from td3drive.checkpoint import CheckpointError
     from td3drive.config import build_config
-    from td3drive.envs import BlankFrameError
+    from td3drive.envs import BackendUnavailable, BlankFrameError
     from td3drive.evaluate import EvaluationError
     from td3drive.train import Trainer, default_run_dir
 
@@ -147,7 +151,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     _check_criteria(args.criteria, cfg.env.name, [None])
     try:
         trainer = Trainer(cfg, run_dir, resume=bool(args.resume), criteria_file=args.criteria)
-    except (ReplayMemoryError, CheckpointError) as e:
+    except (ReplayMemoryError, CheckpointError, BackendUnavailable) as e:
         raise UsageError(f"td3drive train: {e}") from None
     print(f"run directory: {run_dir}", file=sys.stderr)
     try:
@@ -188,7 +192,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     cfg = cfg.replace(**{"training.num_eval_episodes": args.episodes, "training.eval_workers": args.workers,
                          "training.eval_async": False})
-    envs = make_eval_envs(partial(make_env, cfg.env), eval_workers(cfg.training))
+    from td3drive.envs import SINGLE_PROCESS
+
+    workers = 1 if cfg.env.name in SINGLE_PROCESS else eval_workers(cfg.training)
+    envs = make_eval_envs(partial(make_env, cfg.env), workers)
     result = evaluate(envs, agent.act, cfg.training.seed, args.episodes, frames.append if args.video else None)
     envs.close()
     print(f"episodes: {args.episodes}  (checkpoint step {state['counters']['step']}, env {cfg.env.name})")
@@ -210,7 +217,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from td3drive.agent.replay import ReplayMemoryError
     from td3drive.checkpoint import CheckpointError
     from td3drive.config import build_config
-    from td3drive.envs import BlankFrameError
+    from td3drive.envs import BackendUnavailable, BlankFrameError
     from td3drive.evaluate import EvaluationError
     from td3drive.validate import ValidationError, load_summary, parse_stages, validate
 
@@ -240,7 +247,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(f"validation directory: {root}", file=sys.stderr)
     try:
         result = validate(cfg, stages, root, args.criteria, strict=args.strict, resume=bool(args.resume))
-    except (ReplayMemoryError, CheckpointError) as e:
+    except (ReplayMemoryError, CheckpointError, BackendUnavailable) as e:
         raise UsageError(f"td3drive validate: {e}") from None
     except (BlankFrameError, EvaluationError) as e:
         print(f"td3drive validate: {e}", file=sys.stderr)
@@ -277,7 +284,13 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     if run_dir.exists() and any(run_dir.iterdir()):
         raise UsageError(f"td3drive baseline: --run-dir '{run_dir}' already holds files; use an empty directory")
     cfg = cfg.replace(**{"training.num_eval_episodes": args.episodes, "training.eval_workers": args.workers})
-    result = run_baseline(cfg, run_dir, args.episodes, eval_workers(cfg.training))
+    from td3drive.envs import SINGLE_PROCESS, BackendUnavailable
+
+    try:
+        workers = 1 if cfg.env.name in SINGLE_PROCESS else eval_workers(cfg.training)
+        result = run_baseline(cfg, run_dir, args.episodes, workers)
+    except BackendUnavailable as e:
+        raise UsageError(f"td3drive baseline: {e}") from None
     print(f"baseline: PID speed + pure pursuit, env {cfg.env.name}, scenario {cfg.env.scenario}, {args.episodes} episodes")
     print(f"return:   {result.mean_reward:.2f} ± {result.returns.std():.2f}")
     print(f"length:   {result.mean_length:.1f} ± {result.lengths.std():.1f}")

@@ -79,9 +79,9 @@ def _leaf(default: Any, check: Check | None = None, doc: str = "") -> Any:
 
 @dataclass(frozen=True)
 class EnvConfig:
-    name: str = _leaf("carracing", _one_of("carracing", "lanekeep", "highway", "racetrack"),
+    name: str = _leaf("carracing", _one_of("carracing", "lanekeep", "highway", "racetrack", "carla"),
                       "backend: carracing (gymnasium CarRacing-v3), lanekeep (tiny built-in visual task), "
-                      "highway / racetrack (highway-env, extra `highway`)")
+                      "highway / racetrack (highway-env, extra `highway`), carla (a CARLA server, extra `carla`)")
     scenario: int = _leaf(0, _non_negative(), "backend scenario; backends without scenarios accept only 0")
     action_repeat: int = _leaf(1, _positive(), "simulator steps per agent action (rewards summed)")
     max_episode_steps: int = _leaf(1000, _positive(), "time limit in agent steps (truncation, bootstrapped)")
@@ -96,6 +96,16 @@ class EnvConfig:
     reward_speed: float = _leaf(0.3, _non_negative(), "highway/racetrack: weight of the speed-near-target term")
     collision_penalty: float = _leaf(10.0, _non_negative(), "highway/racetrack: penalty on a crash (terminates)")
     offroad_penalty: float = _leaf(10.0, _non_negative(), "highway/racetrack: penalty for leaving the road (terminates)")
+    carla_host: str = _leaf("localhost", None, "carla: host of the CARLA server")
+    carla_port: int = _leaf(2000, _positive(), "carla: RPC port of the CARLA server")
+    carla_timeout: float = _leaf(10.0, _positive(), "carla: seconds to wait for the server")
+    carla_town: str = _leaf("Town01", None, "carla: map")
+    carla_spawn_point: int = _leaf(-1, (lambda v: v >= -1, "an integer >= -1"),
+                                   "carla: ego spawn point index (-1: drawn from each episode's seed)")
+    carla_target_kmh: float = _leaf(30.0, _positive(), "carla: speed the efficiency term aims for (km/h)")
+    reward_efficiency: float = _leaf(1.0, _non_negative(), "carla: weight of the efficiency (speed) term")
+    reward_comfort: float = _leaf(0.1, _non_negative(), "carla: weight of the steering-change penalty")
+    lane_invasion_penalty: float = _leaf(1.0, _non_negative(), "carla: penalty per lane invasion")
 
 
 @dataclass(frozen=True)
@@ -176,7 +186,7 @@ class Config:
 
 
 # Backend-specific limits that a per-field check cannot see (the allowed scenarios).
-SCENARIOS: dict[str, tuple[int, ...]] = {"carracing": (0,), "lanekeep": (0,), "highway": (0, 1, 2), "racetrack": (0,)}
+SCENARIOS: dict[str, tuple[int, ...]] = {"carracing": (0,), "lanekeep": (0,), "highway": (0, 1, 2), "racetrack": (0,), "carla": (0, 1, 2)}
 
 
 def _type_ok(value: Any, annotation: str) -> bool:

@@ -28,7 +28,7 @@ from td3drive import checkpoint, tags
 from td3drive.agent.replay import ReplayBuffer
 from td3drive.agent.td3 import TD3
 from td3drive.config import Config, save_yaml
-from td3drive.envs import make_env, vector_dim
+from td3drive.envs import SINGLE_PROCESS, make_env, vector_dim
 from td3drive.evaluate import AsyncEvaluator, EvalResult, SyncEvaluator, episode_seed, eval_workers
 from td3drive.guard import Alert, Guard
 
@@ -154,7 +154,9 @@ class Trainer:
         self.evaluator: SyncEvaluator | AsyncEvaluator | None = None
         self._torch_threads = torch.get_num_threads()
         if t.eval_freq > 0:
-            if t.eval_async:
+            if cfg.env.name in SINGLE_PROCESS:
+                self.evaluator = SyncEvaluator(partial(make_env, cfg.env), 1, t.seed, t.num_eval_episodes)
+            elif t.eval_async:
                 workers = eval_workers(t)
                 self.evaluator = AsyncEvaluator(cfg.to_dict(), self.vector_dim, workers)
                 # Leave the evaluator's cores alone: oversubscribed torch threads spin and stall both.

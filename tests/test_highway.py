@@ -7,7 +7,8 @@ from td3drive import tags
 from td3drive.config import build_config
 from td3drive.envs import BlankFrameError, make_env
 from td3drive.envs.contract import check_contract
-from td3drive.envs.highway import VECTOR_DIM, driving_reward, to_ego_frame, wrap_angle
+from td3drive.envs.geometry import to_ego_frame, wrap_angle
+from td3drive.envs.highway import VECTOR_DIM, driving_reward
 
 W = {"target_speed": 20.0, "reward_progress": 1.0, "reward_centering": 0.3, "reward_speed": 0.3,
      "collision_penalty": 10.0, "offroad_penalty": 10.0}

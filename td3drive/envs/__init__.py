@@ -5,9 +5,13 @@ from __future__ import annotations
 import gymnasium as gym
 
 from td3drive.config import Config, EnvConfig
-from td3drive.envs.contract import BlankFrameError
+from td3drive.envs.contract import BackendUnavailable, BlankFrameError
 
-__all__ = ["BlankFrameError", "make_env", "vector_dim"]
+__all__ = ["BackendUnavailable", "BlankFrameError", "SINGLE_PROCESS", "make_env", "vector_dim"]
+
+# Backends whose envs must live in the training process, one at a time per worker: every CARLA env
+# drives the one synchronous-mode server, so evaluation runs in-process with one env.
+SINGLE_PROCESS = frozenset({"carla"})
 
 
 def vector_dim(name: str) -> int:
@@ -18,6 +22,8 @@ def vector_dim(name: str) -> int:
         from td3drive.envs.lanekeep import VECTOR_DIM
     elif name in ("highway", "racetrack"):
         from td3drive.envs.highway import VECTOR_DIM
+    elif name == "carla":
+        from td3drive.envs.carla_backend import VECTOR_DIM
     else:
         raise ValueError(f"unknown env {name!r}")
     return VECTOR_DIM
@@ -50,4 +56,8 @@ def make_env(cfg: Config | EnvConfig) -> gym.Env:
                                                 "reward_speed", "collision_penalty", "offroad_penalty")}
         return make_highway(cfg.name, cfg.scenario, cfg.max_episode_steps, cfg.blank_frame_steps, weights,
                             policy_frequency=cfg.policy_frequency, route_length_m=cfg.route_length_m)
+    if cfg.name == "carla":
+        from td3drive.envs.carla_backend import make_carla
+
+        return make_carla(cfg, **kwargs)
     raise ValueError(f"unknown env {cfg.name!r}")

@@ -23,6 +23,10 @@ IMAGE_SIZE = 84
 FRAME_STACK = 4
 
 
+class BackendUnavailable(RuntimeError):
+    """A backend's package is not installed or its server does not answer (exit code 2)."""
+
+
 class BlankFrameError(RuntimeError):
     """Rendering is broken: the agent would train on blank images."""
 

@@ -46,7 +46,8 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.wrappers import TimeLimit
 
-from td3drive.envs.contract import FRAME_STACK, IMAGE_SIZE, BlankFrameCheck, EgoDictObservation
+from td3drive.envs.contract import FRAME_STACK, IMAGE_SIZE, BackendUnavailable, BlankFrameCheck, EgoDictObservation
+from td3drive.envs.geometry import to_ego_frame, wrap_angle
 
 VECTOR_DIM = 13
 WAYPOINT_DISTANCES_M = (5.0, 10.0, 15.0, 20.0, 25.0)
@@ -66,22 +67,6 @@ BLANK_HINT = (
     "highway-env draws nothing when SDL_VIDEODRIVER=dummy is set; unset it for highway-env "
     "(its frames are drawn offscreen and need no display)"
 )
-
-
-def wrap_angle(a: float) -> float:
-    """Angle in [-pi, pi)."""
-    return (a + math.pi) % (2 * math.pi) - math.pi
-
-
-def to_ego_frame(points: np.ndarray, position: np.ndarray, heading: float) -> np.ndarray:
-    """World points ``[n, 2]`` (highway-env: x east, y down the screen) -> ego ``(x forward, y left)``.
-
-    With y pointing down, a positive heading turns clockwise on screen, so "left" of a vehicle with
-    heading h is the direction ``(sin h, -cos h)``.
-    """
-    d = np.asarray(points, dtype=np.float64) - position
-    c, s = math.cos(heading), math.sin(heading)
-    return np.stack([d[:, 0] * c + d[:, 1] * s, d[:, 0] * s - d[:, 1] * c], axis=1)
 
 
 def lane_points_ahead(network: Any, lane_index: Any, s: float, distances: tuple[float, ...]) -> np.ndarray:
@@ -191,7 +176,10 @@ def make_highway(
     policy_frequency: int = 5, route_length_m: float = 1000.0,
 ) -> gym.Env:
     """``road`` is ``highway`` or ``racetrack``; the result meets the contract of DESIGN.md."""
-    import highway_env  # noqa: F401  (registers the envs)
+    try:
+        import highway_env  # noqa: F401  (registers the envs)
+    except ImportError:
+        raise BackendUnavailable(f"--env {road}: highway-env is not installed: pip install -e \".[highway]\"") from None
 
     env_id = {"highway": "highway-fast-v0", "racetrack": "racetrack-v1"}[road]
     env = gym.make(env_id, config=highway_config(road, scenario, policy_frequency))
