@@ -87,6 +87,10 @@ def controller_for(cfg) -> PIDPurePursuit:
     env = cfg.env
     if env.name not in VEHICLES:
         raise ValueError(f"--env {env.name}: the baseline needs a route backend ({', '.join(VEHICLES)})")
+    if env.name == "carla":
+        from td3drive.envs.carla_backend import FIXED_DELTA_S
+
+        return PIDPurePursuit(VEHICLES["carla"], env.carla_target_kmh / 3.6, FIXED_DELTA_S * env.action_repeat)
     return PIDPurePursuit(VEHICLES[env.name], env.target_speed, 1.0 / env.policy_frequency)
 
 
