@@ -181,6 +181,9 @@ def make_highway(
     except ImportError:
         raise BackendUnavailable(f"--env {road}: highway-env is not installed: pip install -e \".[highway]\"") from None
 
+    # SDL's "offscreen" video driver draws without a display (and without the XDG_RUNTIME_DIR error
+    # of a headless default); "dummy" would make highway-env draw nothing, which is left to the check below.
+    os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
     env_id = {"highway": "highway-fast-v0", "racetrack": "racetrack-v1"}[road]
     env = gym.make(env_id, config=highway_config(road, scenario, policy_frequency))
     ego = HighwayEgo(env, weights, route_length_m, policy_frequency)
