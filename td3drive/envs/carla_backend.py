@@ -287,10 +287,11 @@ class CarlaEnv(gym.Env):
         super().reset(seed=seed)
         self._destroy_actors()
         try:
-            self._spawn(seed)
+            # Fresh buffers before the sensors exist: their callbacks are bound to these objects.
             self._images = queue.Queue()
             self._collisions.clear()
             self._invasions.clear()
+            self._spawn(seed)
             frame = self.world.tick()
             image = self._read_image(frame)
         except BaseException:
