@@ -8,6 +8,7 @@ import pytest
 
 from td3drive.envs.carla_backend import (
     LANE_HALF_WIDTH_M,
+    NPC_VEHICLES,
     CarlaConnectionError,
     camera_to_gray84,
     carla_reward,
@@ -118,3 +119,59 @@ def test_integration_episode_and_cleanup():
     assert world.get_settings().synchronous_mode == before
     assert not [a for a in world.get_actors() if a.attributes.get("role_name") == "hero"]
     assert len(world.get_actors()) == actors_before  # ego, sensors and 20 NPCs all destroyed
+
+
+def fake_env(monkeypatch, world, **sets):
+    import sys
+
+    from tests import fake_carla
+    from td3drive.config import build_config
+    from td3drive.envs import make_env
+
+    monkeypatch.setitem(sys.modules, "carla", fake_carla.module(world))
+    items = ["env.name=carla", "env.scenario=0", "env.max_episode_steps=30", "env.blank_frame_steps=5"]
+    return make_env(build_config(sets=items + [f"env.{k}={v}" for k, v in sets.items()]))
+
+
+def test_env_bookkeeping_against_a_fake_server(monkeypatch):
+    """Sync settings applied and restored, frames read by frame id though they arrive late,
+    all 1 + 3 + 20 actors destroyed on reset and close."""
+    from tests import fake_carla
+    from td3drive.envs.contract import check_contract
+
+    world = fake_carla.World()
+    original = world.get_settings()
+    env = fake_env(monkeypatch, world, route_length_m=50)
+    obs, _ = env.reset(seed=1)
+    assert len(world.actors) == 1 + 3 + NPC_VEHICLES[0]
+    assert world.settings.synchronous_mode and world.settings.fixed_delta_seconds == 0.05
+    assert world.settings.max_substep_delta_time * world.settings.max_substeps >= 0.05
+    check_contract(obs, 13)
+    terms, info = [], {}
+    for _ in range(30):
+        obs, reward, terminated, truncated, info = env.step(np.array([0.0, 1.0], np.float32))
+        # The newest stacked frame is this tick's (a late frame of the previous tick was skipped).
+        this_tick = np.frombuffer(fake_carla.Image(world.frame).raw_data, np.uint8).reshape(600, 800, 4)
+        np.testing.assert_array_equal(obs["image"][-1], camera_to_gray84(this_tick))
+        terms.append(info["reward_terms"])
+        if terminated or truncated:
+            break
+    # Driving at 8 m/s = 0.4 m per tick along a straight 50 m route: progress 0.4 / (30 km/h * 0.05 s).
+    assert terms[-1]["progress"] == pytest.approx(0.4 / (30 / 3.6 * 0.05))
+    assert info["speed_mps"] == pytest.approx(8.0) and not info["collision"]
+    env.reset(seed=2)
+    assert len(world.actors) == 1 + 3 + NPC_VEHICLES[0]  # the previous episode's actors are gone
+    env.close()
+    assert world.actors == {} and world.settings == original
+
+
+def test_a_failing_reset_leaves_no_actor_behind(monkeypatch):
+    from tests import fake_carla
+
+    world = fake_carla.World(fail_spawning_after=3)  # ego, camera, collision sensor, then a failure
+    env = fake_env(monkeypatch, world)
+    with pytest.raises(RuntimeError, match="Spawn failed"):
+        env.reset(seed=0)
+    assert world.actors == {}
+    env.close()
+    assert world.settings.synchronous_mode is False

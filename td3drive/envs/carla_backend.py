@@ -226,10 +226,15 @@ class CarlaEnv(gym.Env):
         for key, value in CAMERA.items():
             camera_bp.set_attribute(key, value)
         mount = carla.Transform(carla.Location(x=CAMERA_X_M, z=CAMERA_Z_M))
-        camera = self.world.spawn_actor(camera_bp, mount, attach_to=self.ego)
-        collision = self.world.spawn_actor(library.find("sensor.other.collision"), carla.Transform(), attach_to=self.ego)
-        invasion = self.world.spawn_actor(library.find("sensor.other.lane_invasion"), carla.Transform(), attach_to=self.ego)
-        self._actors += [camera, collision, invasion]
+
+        def attach(blueprint, transform):  # recorded at once, so that a later failure still destroys it
+            actor = self.world.spawn_actor(blueprint, transform, attach_to=self.ego)
+            self._actors.append(actor)
+            return actor
+
+        camera = attach(camera_bp, mount)
+        collision = attach(library.find("sensor.other.collision"), carla.Transform())
+        invasion = attach(library.find("sensor.other.lane_invasion"), carla.Transform())
         camera.listen(self._images.put)
         collision.listen(lambda e: self._collisions.append(e.frame))
         invasion.listen(lambda e: self._invasions.append(e.frame))
