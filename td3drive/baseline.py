@@ -30,7 +30,8 @@ class VehicleModel:
     max_accel_mps2: float  # |acceleration| at throttle_brake = +-1
 
 
-# highway-env: bicycle model with the 5 m vehicle length as wheelbase, steering +-45 deg, +-5 m/s^2.
+# highway-env: bicycle model with the 5 m vehicle length as wheelbase, +-5 m/s^2; the steering range
+# comes from env.max_steer_deg (controller_for), 45 deg here is highway-env's own default.
 # CARLA's Lincoln MKZ / Tesla Model 3 class: ~2.9 m wheelbase, ~70 deg max wheel angle, ~4 m/s^2.
 VEHICLES = {
     "highway": VehicleModel(5.0, math.pi / 4, 5.0),
@@ -91,7 +92,12 @@ def controller_for(cfg) -> PIDPurePursuit:
         from td3drive.envs.carla_backend import FIXED_DELTA_S
 
         return PIDPurePursuit(VEHICLES["carla"], env.carla_target_kmh / 3.6, FIXED_DELTA_S * env.action_repeat)
-    return PIDPurePursuit(VEHICLES[env.name], env.target_speed, 1.0 / env.policy_frequency)
+    from dataclasses import replace
+
+    from td3drive.envs.highway import max_steer_deg
+
+    vehicle = replace(VEHICLES[env.name], max_steer_rad=math.radians(max_steer_deg(env.name, env.max_steer_deg)))
+    return PIDPurePursuit(vehicle, env.target_speed, 1.0 / env.policy_frequency)
 
 
 def run_baseline(cfg, run_dir: str | Path, episodes: int, workers: int):

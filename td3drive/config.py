@@ -91,6 +91,8 @@ class EnvConfig:
     policy_frequency: int = _leaf(5, _positive(), "highway/racetrack: agent actions per simulated second")
     target_speed: float = _leaf(20.0, _positive(), "highway/racetrack: speed the reward aims for (m/s)")
     route_length_m: float = _leaf(1000.0, _positive(), "highway/racetrack: metres along the lanes that complete the route")
+    max_steer_deg: float | None = _leaf(None, _opt(_positive()),
+                                        "highway/racetrack: steering angle at |steer| = 1 (null: 5 highway, 15 racetrack)")
     reward_progress: float = _leaf(1.0, _non_negative(), "highway/racetrack: weight of progress along the lane")
     reward_centering: float = _leaf(0.3, _non_negative(), "highway/racetrack: weight of the lane-centring penalty")
     reward_speed: float = _leaf(0.3, _non_negative(), "highway/racetrack: weight of the speed-near-target term")

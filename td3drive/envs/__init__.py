@@ -55,7 +55,8 @@ def make_env(cfg: Config | EnvConfig) -> gym.Env:
         weights = {k: getattr(cfg, k) for k in ("target_speed", "reward_progress", "reward_centering",
                                                 "reward_speed", "collision_penalty", "offroad_penalty")}
         return make_highway(cfg.name, cfg.scenario, cfg.max_episode_steps, cfg.blank_frame_steps, weights,
-                            policy_frequency=cfg.policy_frequency, route_length_m=cfg.route_length_m)
+                            policy_frequency=cfg.policy_frequency, route_length_m=cfg.route_length_m,
+                            steer_deg=cfg.max_steer_deg)
     if cfg.name == "carla":
         from td3drive.envs.carla_backend import make_carla
 

@@ -2,8 +2,9 @@
 
 Image: highway-env's own GrayscaleObservation, 84x84, 4 frames stacked, drawn offscreen.
 Action: the contract's ``[steer, throttle_brake]`` is passed to highway-env's ContinuousAction as
-``[acceleration, steering]`` (both in [-1, 1], mapped by highway-env to +-5 m/s^2 and +-45 deg;
-steer + = right, as in the contract).
+``[acceleration, steering]`` (both in [-1, 1], mapped by highway-env to +-5 m/s^2 and to
++-``env.max_steer_deg``: 5 deg on the highway, 15 on the racetrack by default; steer + = right, as in
+the contract).
 
 Ego vector, k = 13 (lane geometry from highway-env's road network, y axis of the ego frame to the left):
 
@@ -62,6 +63,15 @@ TRAFFIC = {
     2: {"vehicles_count": 50, "vehicles_density": 1.5},  # heavy
 }
 SCENARIOS = {"highway": tuple(TRAFFIC), "racetrack": (0,)}
+# Steering angle at |steer| = 1 when env.max_steer_deg is null. highway-env's own +-45 deg takes a
+# uniformly random policy off the highway in 2.5 steps on average (0.5 s; 5 deg: 20 steps), too short
+# to explore; the racetrack's curves need ~12 deg (5 m wheelbase, ~25 m radius).
+DEFAULT_MAX_STEER_DEG = {"highway": 5.0, "racetrack": 15.0}
+
+
+def max_steer_deg(road: str, configured: float | None) -> float:
+    """The steering range of ``road`` (degrees at |steer| = 1)."""
+    return DEFAULT_MAX_STEER_DEG[road] if configured is None else configured
 
 BLANK_HINT = (
     "highway-env draws nothing when SDL_VIDEODRIVER=dummy is set; unset it for highway-env "
@@ -154,10 +164,12 @@ class HighwayEgo(gym.Wrapper):
             bool(terminated or crashed or offroad or done), bool(truncated), info
 
 
-def highway_config(road: str, scenario: int, policy_frequency: int) -> dict[str, Any]:
+def highway_config(road: str, scenario: int, policy_frequency: int, max_steer_deg: float = 45.0) -> dict[str, Any]:
     """highway-env config for our image, action and traffic settings."""
+    steer = math.radians(max_steer_deg)
     cfg: dict[str, Any] = {
-        "action": {"type": "ContinuousAction", "longitudinal": True, "lateral": True},
+        "action": {"type": "ContinuousAction", "longitudinal": True, "lateral": True,
+                   "steering_range": [-steer, steer]},
         "observation": {"type": "GrayscaleObservation", "observation_shape": (IMAGE_SIZE, IMAGE_SIZE),
                         "stack_size": FRAME_STACK, "weights": [0.2989, 0.5870, 0.1140], "scaling": 1.75},
         "offscreen_rendering": True,
@@ -173,7 +185,7 @@ def highway_config(road: str, scenario: int, policy_frequency: int) -> dict[str,
 
 def make_highway(
     road: str, scenario: int, max_episode_steps: int, blank_frame_steps: int, weights: dict[str, float],
-    policy_frequency: int = 5, route_length_m: float = 1000.0,
+    policy_frequency: int = 5, route_length_m: float = 1000.0, steer_deg: float | None = None,
 ) -> gym.Env:
     """``road`` is ``highway`` or ``racetrack``; the result meets the contract of DESIGN.md."""
     try:
@@ -185,7 +197,7 @@ def make_highway(
     # of a headless default); "dummy" would make highway-env draw nothing, which is left to the check below.
     os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
     env_id = {"highway": "highway-fast-v0", "racetrack": "racetrack-v1"}[road]
-    env = gym.make(env_id, config=highway_config(road, scenario, policy_frequency))
+    env = gym.make(env_id, config=highway_config(road, scenario, policy_frequency, max_steer_deg(road, steer_deg)))
     ego = HighwayEgo(env, weights, route_length_m, policy_frequency)
     wrapped: gym.Env = TimeLimit(ego, max_episode_steps)
     hint = BLANK_HINT if os.environ.get("SDL_VIDEODRIVER") == "dummy" else ""
