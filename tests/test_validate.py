@@ -73,3 +73,14 @@ def test_bad_validate_input_is_one_line_exit_2_and_writes_nothing(tmp_path):
         assert not out_dir.exists(), args
     out = run_cli("validate", "--resume", str(tmp_path))
     assert out.returncode == 2 and "validate.json" in out.stderr
+
+
+def test_a_guard_stop_ends_the_validation_at_that_stage(tmp_path, tiny_sets):
+    cfg = build_config(sets=tiny_sets + ["agent.critic_lr=1000", "training.checkpoint_freq=32"])
+    lines = []
+    result = validate(cfg, [150, 300], tmp_path / "v", log=lines.append)
+    assert result.exit_code == 1 and [r.status for r in result.results] == ["guard stop"]
+    assert "non_finite" in result.results[0].guard_stop
+    md = (tmp_path / "v/validate.md").read_text()
+    assert md.startswith("# Staged validation: guard stop at stage 1 (150 steps)") and "Guard: guard stopped the run" in md
+    assert not (tmp_path / "v/stage-2-300").exists()
