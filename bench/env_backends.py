@@ -55,7 +55,7 @@ def main() -> None:
     for name, sets in backends:
         rates = [steps_per_second(sets, args.steps, seed) for seed in range(args.repeats)]
         med = statistics.median(rates)
-        print(f"| {name} | {med:.0f} | {1000 / med:.1f} |", flush=True)
+        print(f"| {name} | {med:.0f} | {1000 / med:.2f} |", flush=True)
 
 
 if __name__ == "__main__":
