@@ -30,10 +30,14 @@ class NatureCNN(nn.Module):
         with torch.no_grad():
             n_flat = self.convs(torch.zeros(1, in_channels, image_size, image_size)).shape[1]
         self.fc = nn.Sequential(nn.Linear(n_flat, features_dim), nn.ReLU())
+        # NHWC: oneDNN's (and cuDNN's) fast convolution layout. Measured on 2 CPU threads, batch 256:
+        # forward 54 -> 31 ms, forward + backward 135 -> 92 ms (bench/update_throughput.py for the update).
+        self.convs.to(memory_format=torch.channels_last)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """``uint8[B, C, H, W]`` -> ``float32[B, features_dim]`` (pixels scaled to [0, 1] here)."""
-        return self.fc(self.convs(image.float().div_(255.0)))
+        x = image.contiguous(memory_format=torch.channels_last).float().div_(255.0)
+        return self.fc(self.convs(x))
 
 
 def mlp(in_dim: int, hidden: int, out_dim: int, n_hidden: int = 2) -> nn.Sequential:
