@@ -361,7 +361,9 @@ class Trainer:
                 if self.guard is not None:
                     self._on_alerts(self.guard.check(telemetry, c.step))
                     if self.guard.stop is not None:
-                        break
+                        # Log the stopping update's alerts now; no evaluation or checkpoint of this state.
+                        self._log_point()
+                        return
         if c.step % self.cfg.logging.log_freq == 0:
             self._log_point()
         if self.evaluator is not None:
@@ -387,8 +389,6 @@ class Trainer:
                     if self.c.step % self.cfg.logging.log_freq == 0:
                         progress.update(task, completed=self.c.step, info=self._progress_info())
             if self._guard_stopped():
-                if self._pending or self.c.step % self.cfg.logging.log_freq:
-                    self._log_point()  # the alert values of the stopping update
                 guard_stop = self._finish_guard_stop()
             else:
                 guard_stop = None

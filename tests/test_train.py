@@ -177,3 +177,14 @@ def test_guard_stop_without_an_earlier_checkpoint_says_so(tmp_path, tiny_sets):
     assert t.train().exit_code == 1
     assert any("no good checkpoint before the first alert (step 68)" in line for line in lines)
     assert not (tmp_path / "r/checkpoints/last_good.pt").exists()
+
+
+def test_the_stopping_step_is_never_checkpointed(tmp_path, tiny_sets):
+    import os
+
+    # Checkpoints every 4 steps: 64 follows the wrecking update, 68 is the stopping step itself.
+    cfg = cfg_with(tiny_sets, "training.max_timesteps=400", "training.checkpoint_freq=4", "agent.critic_lr=1000")
+    assert train(cfg, tmp_path / "r").exit_code == 1
+    ckpt = tmp_path / "r/checkpoints"
+    assert (ckpt / "step_64.pt").exists() and not (ckpt / "step_68.pt").exists()
+    assert os.path.samefile(ckpt / "last_good.pt", ckpt / "step_60.pt")  # the newest written before any update
