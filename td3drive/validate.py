@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from td3drive import checkpoint
-from td3drive.config import Config, from_dict, load_yaml, save_yaml
+from td3drive.config import Config, save_yaml
 
 SCHEMA = "td3drive.validate/1"
 EXIT_OK, EXIT_NO_GO = 0, 1
@@ -244,8 +244,3 @@ def validate(
             return ValidationResult(root, stages, results, EXIT_NO_GO)
     log(f"validation: all {len(stages)} stages passed; see {root / 'validate.md'}")
     return ValidationResult(root, stages, results, EXIT_OK)
-
-
-def resume_config(root: Path) -> Config:
-    """The base config a validation directory was started with."""
-    return from_dict(load_yaml(root / "config.yaml"))
