@@ -41,6 +41,7 @@ def main() -> None:
     p.add_argument("--eval-freq", type=int, default=3000)
     p.add_argument("--eval-episodes", type=int, default=10)
     p.add_argument("--out", default="/tmp/sb3_td3")
+    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stock-render", action="store_true", help="CarRacing's own renderer (what an SB3 user runs)")
     a = p.parse_args()
     from stable_baselines3 import TD3
@@ -49,17 +50,17 @@ def main() -> None:
     from stable_baselines3.common.noise import NormalActionNoise
 
     t0 = time.perf_counter()
-    env = Monitor(make(0, a.stock_render))
+    env = Monitor(make(a.seed, a.stock_render))
     model = TD3(
         "CnnPolicy", env, learning_starts=1000, train_freq=50, gradient_steps=1, batch_size=256,
         buffer_size=min(1_000_000, a.max_timesteps), policy_delay=2, tau=0.005, gamma=0.99, learning_rate=3e-4,
-        action_noise=NormalActionNoise(np.zeros(2), 0.1 * np.ones(2)), seed=0, device="cpu",
+        action_noise=NormalActionNoise(np.zeros(2), 0.1 * np.ones(2)), seed=a.seed, device="cpu",
         tensorboard_log=a.out, verbose=0,
     )
     callbacks = []
     if a.eval_freq:
-        callbacks.append(EvalCallback(Monitor(make(1, a.stock_render)), eval_freq=a.eval_freq, n_eval_episodes=a.eval_episodes,
-                                      deterministic=True, verbose=0))
+        callbacks.append(EvalCallback(Monitor(make(a.seed + 1, a.stock_render)), eval_freq=a.eval_freq,
+                                      n_eval_episodes=a.eval_episodes, deterministic=True, verbose=0, log_path=a.out))
     model.learn(total_timesteps=a.max_timesteps, callback=callbacks)
     model.save(f"{a.out}/final")
     print(f"sb3 wall_s {time.perf_counter() - t0:.1f}")
