@@ -28,7 +28,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     """Options shared by train and validate: what to train and with which config."""
     p.add_argument("--env", help="backend: carracing (default), lanekeep, highway, racetrack or carla")
     p.add_argument("--scenario", type=int,
-                   help="backend scenario: highway 0/1/2 = light/medium/heavy traffic; 0 for the others")
+                   help="backend scenario: highway 0/1/2 = 10/25/50 vehicles, carla 0/1/2 = 20/50/100 vehicles; "
+                        "0 for the others")
     p.add_argument("--seed", type=int)
     p.add_argument("--eval-freq", type=int)
     p.add_argument("--checkpoint-freq", type=int)

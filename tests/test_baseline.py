@@ -49,3 +49,14 @@ def test_baseline_drives_the_light_highway_route_and_compare_reads_it(tmp_path, 
     assert d[tags.EVAL_COLLISIONS_PER_KM] == 0.0 and d[tags.EVAL_MEAN_SPEED] == pytest.approx(20.0, abs=1.0)
     rows = {row["tag"]: row for row in compare(tmp_path / "bl", tmp_path / "bl")["metrics"]}
     assert rows[tags.EVAL_DRIVING_SCORE]["a_final"] == pytest.approx(100.0)
+
+
+def test_baseline_cli_bad_input_is_one_line_exit_2(tmp_path):
+    import subprocess
+    import sys
+
+    for args in (["--env", "carracing"], ["--env", "highway", "--scenario", "3"], ["--env", "racetrack", "--episodes", "0"]):
+        out = subprocess.run([sys.executable, "-m", "td3drive.cli", "baseline", "--run-dir", str(tmp_path / "b"), *args],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, (args, out.stderr)
+        assert not (tmp_path / "b").exists()
