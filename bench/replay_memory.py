@@ -47,7 +47,7 @@ def main() -> None:
         obs = nxt if not truncated else {"image": np.stack([frames[(i + 1) % 64]] * 4), "vector": np.zeros(k, np.float32)}
     fill_s = time.perf_counter() - t
     grown = rss_bytes() - base
-    print(f"| transitions stored | resident memory gained | bytes per transition | obs+next_obs stacks would need | fill time |")
+    print("| transitions stored | resident memory gained | bytes per transition | obs+next_obs stacks would need | fill time |")
     print("|---|---|---|---|---|")
     print(f"| {len(buffer):,} | {grown / 2**30:.2f} GiB | {grown / len(buffer):,.0f} | "
           f"{len(buffer) * 2 * 4 * 84 * 84 / 2**30:.1f} GiB | {fill_s:.0f} s |")

@@ -105,7 +105,18 @@ def _overrides(args: argparse.Namespace) -> dict:
     }
 
 
-def _check_criteria(path: str | None, env: str, stages: list[str | None]) -> None:
+def _fresh_dir(given: str | None, cfg, command: str, prefix: str = "", resumable: bool = True) -> Path:
+    """The run directory to create: ``given`` or a default one; it must not hold files yet."""
+    from td3drive.train import default_run_dir
+
+    path = Path(given) if given else default_run_dir(cfg, prefix=prefix)
+    if path.exists() and any(path.iterdir()):
+        hint = "use --resume or an empty directory" if resumable else "use an empty directory"
+        raise UsageError(f"td3drive {command}: --run-dir '{path}' already holds files; {hint}")
+    return path
+
+
+def _check_criteria(path: str | None, env: str, stages: list[str | None], command: str) -> None:
     """Parse the criteria file (and find each stage in it) before anything is written."""
     from td3drive.analysis.criteria import CriteriaError, resolve
 
@@ -115,7 +126,7 @@ def _check_criteria(path: str | None, env: str, stages: list[str | None]) -> Non
         for stage in stages:
             resolve(path, env=env, stage=stage)
     except CriteriaError as e:
-        raise UsageError(f"--criteria: {e}") from None
+        raise UsageError(f"td3drive {command}: --criteria: {e}") from None
 
 
 def _check_device(name: str, command: str) -> None:
@@ -133,7 +144,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from td3drive.config import build_config
     from td3drive.envs import BackendUnavailable, BlankFrameError
     from td3drive.evaluate import EvaluationError
-    from td3drive.train import Trainer, default_run_dir
+    from td3drive.train import Trainer
 
     overrides = _overrides(args)
     if args.resume:
@@ -145,11 +156,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = build_config(run_dir / "config.yaml", args.set, overrides)
     else:
         cfg = build_config(args.config, args.set, overrides)
-        run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(cfg)
-        if run_dir.exists() and any(run_dir.iterdir()):
-            raise UsageError(f"td3drive train: --run-dir '{run_dir}' already holds files; use --resume or an empty directory")
+        run_dir = _fresh_dir(args.run_dir, cfg, "train")
     _check_device(cfg.training.device, "train")
-    _check_criteria(args.criteria, cfg.env.name, [None])
+    _check_criteria(args.criteria, cfg.env.name, [None], "train")
     try:
         trainer = Trainer(cfg, run_dir, resume=bool(args.resume), criteria_file=args.criteria)
     except (ReplayMemoryError, CheckpointError, BackendUnavailable) as e:
@@ -213,7 +222,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from datetime import datetime
 
     from td3drive.agent.replay import ReplayMemoryError
     from td3drive.checkpoint import CheckpointError
@@ -237,14 +245,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 raise UsageError("td3drive validate: --stages is required, e.g. --stages 5000,50000,1000000")
             stages = parse_stages(args.stages)
             cfg = build_config(args.config, args.set, _overrides(args))
-            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-            root = Path(args.run_dir or f"runs/validate-{cfg.env.name}-s{cfg.env.scenario}-seed{cfg.training.seed}-{stamp}")
-            if root.exists() and any(root.iterdir()):
-                raise UsageError(f"td3drive validate: --run-dir '{root}' already holds files; use --resume or an empty directory")
+            root = _fresh_dir(args.run_dir, cfg, "validate", prefix="validate-")
     except ValidationError as e:
         raise UsageError(f"td3drive validate: {e}") from None
     _check_device(cfg.training.device, "validate")
-    _check_criteria(args.criteria, cfg.env.name, [str(s) for s in stages])
+    _check_criteria(args.criteria, cfg.env.name, [str(s) for s in stages], "validate")
     print(f"validation directory: {root}", file=sys.stderr)
     try:
         result = validate(cfg, stages, root, args.criteria, strict=args.strict, resume=bool(args.resume))
@@ -267,7 +272,6 @@ def _print_driving(driving: dict[str, float] | None) -> None:
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
-    from datetime import datetime
 
     from td3drive.baseline import VEHICLES, run_baseline
     from td3drive.config import build_config
@@ -280,10 +284,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     cfg = build_config(args.config, args.set, _overrides(args))
     if cfg.env.name not in VEHICLES:
         raise UsageError(f"td3drive baseline: --env {cfg.env.name}: needs a route backend ({', '.join(VEHICLES)})")
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_dir = Path(args.run_dir or f"runs/baseline-{cfg.env.name}-s{cfg.env.scenario}-seed{cfg.training.seed}-{stamp}")
-    if run_dir.exists() and any(run_dir.iterdir()):
-        raise UsageError(f"td3drive baseline: --run-dir '{run_dir}' already holds files; use an empty directory")
+    run_dir = _fresh_dir(args.run_dir, cfg, "baseline", prefix="baseline-", resumable=False)
     cfg = cfg.replace(**{"training.num_eval_episodes": args.episodes, "training.eval_workers": args.workers})
     from td3drive.envs import SINGLE_PROCESS, BackendUnavailable
 

@@ -48,10 +48,10 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def default_run_dir(cfg: Config, root: str | Path = "runs") -> Path:
-    """``runs/<env>-s<scenario>-seed<seed>-<timestamp>``."""
+def default_run_dir(cfg: Config, root: str | Path = "runs", prefix: str = "") -> Path:
+    """``runs/<prefix><env>-s<scenario>-seed<seed>-<timestamp>``."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path(root) / f"{cfg.env.name}-s{cfg.env.scenario}-seed{cfg.training.seed}-{stamp}"
+    return Path(root) / f"{prefix}{cfg.env.name}-s{cfg.env.scenario}-seed{cfg.training.seed}-{stamp}"
 
 
 def obs_checksum(obs: dict[str, np.ndarray]) -> int:
