@@ -122,3 +122,34 @@ def test_load_into_a_smaller_buffer_keeps_the_most_recent_transitions():
     check_against_naive(small, naive, small.n_slots)
     fill(small, 50, seed=8)  # keeps working after the load
     assert len(small) >= 90
+
+
+def test_vector_replay_keeps_each_env_stream_exact_and_samples_in_proportion():
+    import torch
+
+    from td3drive.agent.replay import VectorReplay
+
+    rng = np.random.default_rng(0)
+    vr = VectorReplay(2, 1000, 3, seed=0, memory_limit_bytes=2**32)
+
+    def episode(env, length, mark):
+        obs = {"image": np.full((4, 84, 84), mark, np.uint8), "vector": np.zeros(3, np.float32)}
+        for t in range(length):
+            frame = np.full((1, 84, 84), (mark + t + 1) % 256, np.uint8)
+            nxt = {"image": np.concatenate([obs["image"][1:], frame]), "vector": np.full(3, t + 1, np.float32)}
+            vr.add(env, obs, rng.uniform(-1, 1, 2).astype(np.float32), float(env), nxt, False, t == length - 1)
+            obs = nxt
+            yield
+
+    # The two envs' steps interleave (as a vector env delivers them); their stacks must not mix.
+    a, b = episode(0, 300, 0), episode(1, 100, 100)
+    for _ in range(100):
+        next(a), next(b)
+    for _ in a:
+        pass
+    assert len(vr) == 400
+    b = vr.sample(4000)
+    from_env1 = (b.reward == 1.0).float().mean().item()
+    assert abs(from_env1 - 0.25) < 0.03  # 100 of 400 transitions
+    # Within a transition the next stack is the current one shifted by one frame, in either stream.
+    assert torch.equal(b.image[:, 1:], b.next_image[:, :-1])

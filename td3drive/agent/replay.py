@@ -217,3 +217,29 @@ class ReplayBuffer:
 
     def set_rng_state(self, state: dict) -> None:
         self.rng.bit_generator.state = state
+
+
+class VectorReplay:
+    """One :class:`ReplayBuffer` per parallel env (stacks are rebuilt within one env's stream), sampled
+    as one: each batch draws from the streams in proportion to the transitions they hold."""
+
+    def __init__(self, num_envs: int, capacity: int, vector_dim: int, seed: int = 0,
+                 memory_limit_bytes: int | None = None):
+        limit = available_memory_bytes() if memory_limit_bytes is None else memory_limit_bytes
+        per_env = -(-capacity // num_envs)
+        self.buffers = [ReplayBuffer(per_env, vector_dim, seed=seed * 1000 + i, memory_limit_bytes=limit // num_envs)
+                        for i in range(num_envs)]
+        self.rng = np.random.default_rng(np.random.SeedSequence([seed, 11]))
+
+    def __len__(self) -> int:
+        return sum(len(b) for b in self.buffers)
+
+    def add(self, env: int, *transition) -> None:
+        """``transition`` as for :meth:`ReplayBuffer.add`, from env ``env``."""
+        self.buffers[env].add(*transition)
+
+    def sample(self, batch_size: int, device: torch.device | str = "cpu") -> Batch:
+        sizes = np.array([len(b) for b in self.buffers], np.float64)
+        counts = self.rng.multinomial(batch_size, sizes / sizes.sum())
+        parts = [b.sample(int(n), "cpu") for b, n in zip(self.buffers, counts) if n > 0]
+        return Batch(*(torch.cat(field).to(device, non_blocking=True) for field in zip(*parts)))
