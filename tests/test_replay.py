@@ -153,3 +153,8 @@ def test_vector_replay_keeps_each_env_stream_exact_and_samples_in_proportion():
     assert abs(from_env1 - 0.25) < 0.03  # 100 of 400 transitions
     # Within a transition the next stack is the current one shifted by one frame, in either stream.
     assert torch.equal(b.image[:, 1:], b.next_image[:, :-1])
+    # And every stack holds its own env's consecutive frames (env 0 counts from 1, env 1 from 101).
+    px = torch.cat([b.image[:, :, 0, 0], b.next_image[:, -1:, 0, 0]], dim=1).long()
+    assert set(px.diff(dim=1).unique().tolist()) <= {0, 1}
+    env1 = b.reward == 1.0
+    assert (px[env1] >= 100).all() and (px[~env1] <= 100).all()
