@@ -136,6 +136,7 @@ class TrainingConfig:
     learning_starts: int = _leaf(1000, _non_negative(), "uniform random actions before this many steps")
     train_freq: int = _leaf(50, _positive(), "run gradient_steps updates every N env steps")
     gradient_steps: int = _leaf(1, _positive(), "updates per train_freq env steps")
+    num_envs: int = _leaf(1, _positive(), "parallel collection envs (processes); actions for all in one forward pass")
     batch_size: int = _leaf(256, _positive(), "transitions per update")
     buffer_size: int = _leaf(1_000_000, _positive(), "replay capacity in transitions (capped to max_timesteps)")
     eval_freq: int = _leaf(10_000, _non_negative(), "evaluate every N env steps (0 disables)")

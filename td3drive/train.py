@@ -19,13 +19,14 @@ from functools import partial
 from pathlib import Path
 from typing import Callable
 
+import gymnasium as gym
 import numpy as np
 import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from td3drive import checkpoint, tags
-from td3drive.agent.replay import ReplayBuffer
+from td3drive.agent.replay import ReplayBuffer, VectorReplay
 from td3drive.agent.td3 import TD3
 from td3drive.config import Config, save_yaml
 from td3drive.envs import SINGLE_PROCESS, make_env, vector_dim
@@ -118,9 +119,18 @@ class Trainer:
         seed_everything(t.seed)
         self.vector_dim = vector_dim(cfg.env.name)
         capacity = min(t.buffer_size, t.max_timesteps)
+        self.num_envs = t.num_envs
+        if resume and self.num_envs > 1:
+            raise checkpoint.CheckpointError("--resume with training.num_envs > 1 is not supported yet")
         # Allocate the buffer first: it is the one thing that may not fit, and nothing is written yet.
-        self.buffer = ReplayBuffer(capacity, self.vector_dim, seed=t.seed)
-        self.env = make_env(cfg.env)
+        if self.num_envs == 1:
+            self.buffer: ReplayBuffer | VectorReplay = ReplayBuffer(capacity, self.vector_dim, seed=t.seed)
+            self.env = make_env(cfg.env)
+        else:
+            self.buffer = VectorReplay(self.num_envs, capacity, self.vector_dim, seed=t.seed)
+            self.env = gym.vector.AsyncVectorEnv([partial(make_env, cfg.env)] * self.num_envs, context="spawn",
+                                                 autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+            self._tallies = np.zeros((self.num_envs, 2))  # per env: return, length of the running episode
         self.agent = TD3(self.vector_dim, cfg.agent, self.device)
         self.rng = np.random.default_rng(np.random.SeedSequence([t.seed, 7]))
         self.c = Counters()
@@ -142,8 +152,10 @@ class Trainer:
         purge_step = None
         if resume:
             purge_step = self._checkpoint_step = self._restore()
-        else:
+        elif self.num_envs == 1:
             self.obs, _ = self.env.reset(seed=episode_seed(t.seed, 0))
+        else:
+            self.obs, _ = self.env.reset(seed=[episode_seed(t.seed, i) for i in range(self.num_envs)])
         save_yaml(cfg, self.run_dir / "config.yaml")
         from torch.utils.tensorboard import SummaryWriter
 
@@ -333,9 +345,17 @@ class Trainer:
         self._stop_signal = signum
 
     def step(self) -> None:
-        """One env step, its storage, and whatever updates, logging, evaluation and checkpoint fall on it."""
-        t = self.cfg.training
-        c = self.c
+        """One env step (``num_envs`` with vectorised collection), its storage, and whatever updates,
+        logging, evaluation and checkpoint fall on it."""
+        prev = self.c.step
+        if self.num_envs == 1:
+            self._collect_one()
+        else:
+            self._collect_vector()
+        self._schedule(prev)
+
+    def _collect_one(self) -> None:
+        t, c = self.cfg.training, self.c
         action = self._select_action()
         next_obs, reward, terminated, truncated, info = self.env.step(action)
         c.add_terms(info)
@@ -354,8 +374,39 @@ class Trainer:
         else:
             self.obs = next_obs
 
-        if c.step >= t.learning_starts and c.step % t.train_freq == 0 and len(self.buffer) >= t.batch_size:
-            for _ in range(t.gradient_steps):
+    def _collect_vector(self) -> None:
+        """One step of every env, actions from one batched forward pass. With SAME_STEP autoreset a
+        finished env returns its next episode's first observation and the final one in ``info``."""
+        t, a, c, n = self.cfg.training, self.cfg.agent, self.c, self.num_envs
+        if c.step < t.learning_starts:
+            actions = self.rng.uniform(-1.0, 1.0, size=(n, 2)).astype(np.float32)
+        else:
+            noise = self.rng.normal(0.0, a.exploration_noise, size=(n, 2))
+            actions = np.clip(self.agent.act(self.obs["image"], self.obs["vector"]) + noise, -1.0, 1.0).astype(np.float32)
+        next_obs, rewards, terminated, truncated, info = self.env.step(actions)
+        for i in range(n):
+            done = bool(terminated[i] or truncated[i])
+            final = info["final_obs"][i] if done else None
+            stored_next = final if done else {k: v[i] for k, v in next_obs.items()}
+            self.buffer.add(i, {k: v[i] for k, v in self.obs.items()}, actions[i], float(rewards[i]), stored_next,
+                            bool(terminated[i]), bool(truncated[i]))
+            self._tallies[i] += (float(rewards[i]), 1)
+            if done:
+                ret, length = self._tallies[i]
+                self._write({tags.EPISODE_REWARD: ret, tags.EPISODE_LENGTH: length}, c.step + i + 1)
+                c.last_episode_return = ret
+                c.episode += 1
+                self._tallies[i] = 0
+        c.step += n
+        self.obs = next_obs
+
+    def _schedule(self, prev: int) -> None:
+        """Updates, log point, evaluation and checkpoint for the env steps ``(prev, c.step]``: each falls
+        on every multiple of its frequency crossed (with one env, exactly ``step % freq == 0``)."""
+        t, c = self.cfg.training, self.c
+        crossed = lambda freq: c.step // freq - prev // freq
+        if c.step >= t.learning_starts and len(self.buffer) >= t.batch_size:
+            for _ in range(t.gradient_steps * crossed(t.train_freq)):
                 telemetry = self.agent.update(self.buffer.sample(t.batch_size, self.device))
                 self._pending.update(telemetry)
                 if self.guard is not None:
@@ -364,13 +415,13 @@ class Trainer:
                         # Log the stopping update's alerts now; no evaluation or checkpoint of this state.
                         self._log_point()
                         return
-        if c.step % self.cfg.logging.log_freq == 0:
+        if crossed(self.cfg.logging.log_freq):
             self._log_point()
         if self.evaluator is not None:
-            if c.step % t.eval_freq == 0:
+            if crossed(t.eval_freq):
                 self.evaluator.submit(c.step, self.agent.act, self._policy_state)
             self._record_evaluations(self.evaluator.poll())
-        if t.checkpoint_freq and c.step % t.checkpoint_freq == 0:
+        if t.checkpoint_freq and crossed(t.checkpoint_freq):
             self.save_checkpoint()
 
     def train(self) -> TrainResult:
@@ -385,8 +436,9 @@ class Trainer:
             with progress:
                 task = progress.add_task("train", total=t.max_timesteps, completed=self.c.step, info="")
                 while self.c.step < t.max_timesteps and self._stop_signal is None and not self._guard_stopped():
+                    prev = self.c.step
                     self.step()
-                    if self.c.step % self.cfg.logging.log_freq == 0:
+                    if self.c.step // self.cfg.logging.log_freq > prev // self.cfg.logging.log_freq:
                         progress.update(task, completed=self.c.step, info=self._progress_info())
             if self._guard_stopped():
                 guard_stop = self._finish_guard_stop()

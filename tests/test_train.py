@@ -188,3 +188,19 @@ def test_the_stopping_step_is_never_checkpointed(tmp_path, tiny_sets):
     ckpt = tmp_path / "r/checkpoints"
     assert (ckpt / "step_64.pt").exists() and not (ckpt / "step_68.pt").exists()
     assert os.path.samefile(ckpt / "last_good.pt", ckpt / "step_60.pt")  # the newest written before any update
+
+
+def test_vectorised_collection_with_two_env_processes(tmp_path, tiny_sets):
+    from td3drive.analysis.events import read_run
+
+    cfg = cfg_with(tiny_sets, "training.max_timesteps=200", "training.num_envs=2")
+    t = Trainer(cfg, tmp_path / "r")
+    result = t.train()
+    assert result.steps == 200 and result.exit_code == 0
+    # Updates every 4 env steps from step 64 on, whatever the number of envs: (200 - 64) / 4 + 1 = 35.
+    assert t.agent.total_it == 35
+    assert len(t.buffer) == 200 and [len(b) for b in t.buffer.buffers] == [100, 100]
+    series = read_run(tmp_path / "r").series
+    lengths = series[tags.EPISODE_LENGTH].values
+    assert len(lengths) >= 2 and lengths.max() <= 50  # 50-step time limit per env
+    assert (tmp_path / "r/report.json").exists()

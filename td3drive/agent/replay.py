@@ -243,3 +243,21 @@ class VectorReplay:
         counts = self.rng.multinomial(batch_size, sizes / sizes.sum())
         parts = [b.sample(int(n), "cpu") for b, n in zip(self.buffers, counts) if n > 0]
         return Batch(*(torch.cat(field).to(device, non_blocking=True) for field in zip(*parts)))
+
+    def rng_state(self) -> dict:
+        return {"sampler": self.rng.bit_generator.state, "streams": [b.rng_state() for b in self.buffers]}
+
+    def set_rng_state(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["sampler"]
+        for b, s in zip(self.buffers, state["streams"]):
+            b.set_rng_state(s)
+
+    def state_dict(self) -> dict:
+        # "frames" marks a td3drive replay file for checkpoint.load_replay; the streams hold the data.
+        return {"frames": torch.zeros(0, dtype=torch.uint8), "streams": [b.state_dict() for b in self.buffers],
+                "sampler": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        for b, s in zip(self.buffers, state["streams"]):
+            b.load_state_dict(s)
+        self.rng.bit_generator.state = state["sampler"]
