@@ -131,6 +131,7 @@ class Trainer:
             self.env = gym.vector.AsyncVectorEnv([partial(make_env, cfg.env)] * self.num_envs, context="spawn",
                                                  autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
             self._tallies = np.zeros((self.num_envs, 2))  # per env: return, length of the running episode
+            self._terms: list[dict[str, float]] = [{} for _ in range(self.num_envs)]  # per env: reward terms
         self.agent = TD3(self.vector_dim, cfg.agent, self.device)
         self.rng = np.random.default_rng(np.random.SeedSequence([t.seed, 7]))
         self.c = Counters()
@@ -391,12 +392,16 @@ class Trainer:
             self.buffer.add(i, {k: v[i] for k, v in self.obs.items()}, actions[i], float(rewards[i]), stored_next,
                             bool(terminated[i]), bool(truncated[i]))
             self._tallies[i] += (float(rewards[i]), 1)
+            for term, values in info.get("reward_terms", {}).items():
+                if not term.startswith("_"):  # gymnasium's per-env presence masks
+                    self._terms[i][term] = self._terms[i].get(term, 0.0) + float(values[i])
             if done:
                 ret, length = self._tallies[i]
-                self._write({tags.EPISODE_REWARD: ret, tags.EPISODE_LENGTH: length}, c.step + i + 1)
+                self._write({tags.EPISODE_REWARD: ret, tags.EPISODE_LENGTH: length,
+                             **{tags.env_reward(k): v for k, v in self._terms[i].items()}}, c.step + i + 1)
                 c.last_episode_return = ret
                 c.episode += 1
-                self._tallies[i] = 0
+                self._tallies[i], self._terms[i] = 0, {}
         c.step += n
         self.obs = next_obs
 
