@@ -66,16 +66,20 @@ def save_step(run_dir: Path, step: int, state: dict, replay_state: dict | None =
     return path
 
 
-def keep_last_good(run_dir: Path, source: Path) -> None:
-    """Keep ``source`` as ``checkpoints/last_good.pt`` (a hard link, or a copy where links fail)."""
-    ckpt_dir = run_dir / CHECKPOINT_DIR
-    tmp = ckpt_dir / (LAST_GOOD + ".tmp")
+def link_or_copy(source: Path, dest: Path) -> None:
+    """Atomically make ``dest`` a hard link to ``source`` (a copy where links fail, e.g. across devices)."""
+    tmp = dest.with_name(dest.name + ".tmp")
     tmp.unlink(missing_ok=True)
     try:
         os.link(source, tmp)
     except OSError:
         tmp.write_bytes(source.read_bytes())
-    os.replace(tmp, ckpt_dir / LAST_GOOD)
+    os.replace(tmp, dest)
+
+
+def keep_last_good(run_dir: Path, source: Path) -> None:
+    """Keep ``source`` as ``checkpoints/last_good.pt``."""
+    link_or_copy(source, run_dir / CHECKPOINT_DIR / LAST_GOOD)
 
 
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict:

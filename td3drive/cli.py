@@ -202,10 +202,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     cfg = cfg.replace(**{"training.num_eval_episodes": args.episodes, "training.eval_workers": args.workers,
                          "training.eval_async": False})
-    from td3drive.envs import SINGLE_PROCESS
-
-    workers = 1 if cfg.env.name in SINGLE_PROCESS else eval_workers(cfg.training)
-    envs = make_eval_envs(partial(make_env, cfg.env), workers)
+    envs = make_eval_envs(partial(make_env, cfg.env), eval_workers(cfg.training, cfg.env.name))
     result = evaluate(envs, agent.act, cfg.training.seed, args.episodes, frames.append if args.video else None)
     envs.close()
     print(f"episodes: {args.episodes}  (checkpoint step {state['counters']['step']}, env {cfg.env.name})")
@@ -286,11 +283,10 @@ def cmd_baseline(args: argparse.Namespace) -> int:
         raise UsageError(f"td3drive baseline: --env {cfg.env.name}: needs a route backend ({', '.join(VEHICLES)})")
     run_dir = _fresh_dir(args.run_dir, cfg, "baseline", prefix="baseline-", resumable=False)
     cfg = cfg.replace(**{"training.num_eval_episodes": args.episodes, "training.eval_workers": args.workers})
-    from td3drive.envs import SINGLE_PROCESS, BackendUnavailable
+    from td3drive.envs import BackendUnavailable
 
     try:
-        workers = 1 if cfg.env.name in SINGLE_PROCESS else eval_workers(cfg.training)
-        result = run_baseline(cfg, run_dir, args.episodes, workers)
+        result = run_baseline(cfg, run_dir, args.episodes, eval_workers(cfg.training, cfg.env.name))
     except BackendUnavailable as e:
         raise UsageError(f"td3drive baseline: {e}") from None
     print(f"baseline: PID speed + pure pursuit, env {cfg.env.name}, scenario {cfg.env.scenario}, {args.episodes} episodes")

@@ -45,12 +45,17 @@ class EvalResult:
         return float(self.successes.mean())
 
 
-def eval_workers(training) -> int:
-    """Resolve ``training.eval_workers``: 0 = one env process per CPU core, capped at the episode count.
+def eval_workers(training, env: str = "") -> int:
+    """Resolve ``training.eval_workers``: 0 = one env process per CPU core, capped at the episode count;
+    always 1 for a backend ``env`` in ``SINGLE_PROCESS`` (one server, one env).
 
     Also with asynchronous evaluation: once training ends the evaluator has every core to itself,
     and measured on 2 cores, 2 env processes beat 1 (bench/train_5k.py: 74-79 s vs 85-88 s).
     """
+    from td3drive.envs import SINGLE_PROCESS
+
+    if env in SINGLE_PROCESS:
+        return 1
     if training.eval_workers:
         return min(training.eval_workers, training.num_eval_episodes)
     return max(1, min(os.cpu_count() or 1, training.num_eval_episodes))

@@ -80,8 +80,14 @@ class Counters:
     episode_terms: dict[str, float] = field(default_factory=dict)  # reward terms summed this episode
 
     def add_terms(self, info: dict) -> None:
-        for term, value in info.get("reward_terms", {}).items():
-            self.episode_terms[term] = self.episode_terms.get(term, 0.0) + float(value)
+        add_reward_terms(self.episode_terms, info)
+
+
+def add_reward_terms(totals: dict[str, float], info: dict, env: int | None = None) -> None:
+    """Add a step's ``info["reward_terms"]`` to ``totals`` (``env``: index into a vector env's batched info)."""
+    for term, value in info.get("reward_terms", {}).items():
+        if not term.startswith("_"):  # gymnasium's per-env presence masks in batched infos
+            totals[term] = totals.get(term, 0.0) + float(value if env is None else value[env])
 
 
 @dataclass
@@ -168,7 +174,9 @@ class Trainer:
         self._torch_threads = torch.get_num_threads()
         if t.eval_freq > 0:
             if cfg.env.name in SINGLE_PROCESS:
-                self.evaluator = SyncEvaluator(partial(make_env, cfg.env), 1, t.seed, t.num_eval_episodes)
+                # In-process: the evaluation env ticks the same server as the training env.
+                self.evaluator = SyncEvaluator(partial(make_env, cfg.env), eval_workers(t, cfg.env.name), t.seed,
+                                               t.num_eval_episodes)
             elif t.eval_async:
                 workers = eval_workers(t)
                 self.evaluator = AsyncEvaluator(cfg.to_dict(), self.vector_dim, workers)
@@ -366,10 +374,7 @@ class Trainer:
         c.episode_length += 1
         c.step += 1
         if terminated or truncated:
-            self._write({tags.EPISODE_REWARD: c.episode_return, tags.EPISODE_LENGTH: c.episode_length,
-                         **{tags.env_reward(k): v for k, v in c.episode_terms.items()}}, c.step)
-            c.last_episode_return = c.episode_return
-            c.episode += 1
+            self._end_episode(c.episode_return, c.episode_length, c.episode_terms, c.step)
             c.episode_return, c.episode_length, c.episode_actions, c.episode_terms = 0.0, 0, [], {}
             self.obs, _ = self.env.reset(seed=episode_seed(t.seed, c.episode))
         else:
@@ -392,18 +397,20 @@ class Trainer:
             self.buffer.add(i, {k: v[i] for k, v in self.obs.items()}, actions[i], float(rewards[i]), stored_next,
                             bool(terminated[i]), bool(truncated[i]))
             self._tallies[i] += (float(rewards[i]), 1)
-            for term, values in info.get("reward_terms", {}).items():
-                if not term.startswith("_"):  # gymnasium's per-env presence masks
-                    self._terms[i][term] = self._terms[i].get(term, 0.0) + float(values[i])
+            add_reward_terms(self._terms[i], info, i)
             if done:
                 ret, length = self._tallies[i]
-                self._write({tags.EPISODE_REWARD: ret, tags.EPISODE_LENGTH: length,
-                             **{tags.env_reward(k): v for k, v in self._terms[i].items()}}, c.step + i + 1)
-                c.last_episode_return = ret
-                c.episode += 1
+                self._end_episode(ret, int(length), self._terms[i], c.step + i + 1)
                 self._tallies[i], self._terms[i] = 0, {}
         c.step += n
         self.obs = next_obs
+
+    def _end_episode(self, ret: float, length: int, terms: dict[str, float], step: int) -> None:
+        """Log a finished episode (return, length, reward terms) at env step ``step`` and count it."""
+        self._write({tags.EPISODE_REWARD: ret, tags.EPISODE_LENGTH: length,
+                     **{tags.env_reward(k): v for k, v in terms.items()}}, step)
+        self.c.last_episode_return = ret
+        self.c.episode += 1
 
     def _schedule(self, prev: int) -> None:
         """Updates, log point, evaluation and checkpoint for the env steps ``(prev, c.step]``: each falls

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -84,24 +83,16 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _link_or_copy(src: Path, dst: Path) -> None:
-    dst.unlink(missing_ok=True)
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copyfile(src, dst)
-
-
 def seed_from_previous(prev_run: Path, run: Path) -> None:
     """Make ``run`` resumable from ``prev_run``'s final checkpoint (and its replay file)."""
     source = checkpoint.latest_path(prev_run).resolve()
     step = checkpoint.load(source)["counters"]["step"]
     ckpt_dir = run / checkpoint.CHECKPOINT_DIR
     ckpt_dir.mkdir(parents=True, exist_ok=True)
-    _link_or_copy(source, ckpt_dir / source.name)
+    checkpoint.link_or_copy(source, ckpt_dir / source.name)
     replay = source.parent / checkpoint.replay_name(step)
     if replay.exists():
-        _link_or_copy(replay, ckpt_dir / replay.name)
+        checkpoint.link_or_copy(replay, ckpt_dir / replay.name)
     checkpoint.point_latest(ckpt_dir, ckpt_dir / source.name)
 
 

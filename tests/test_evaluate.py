@@ -41,6 +41,7 @@ def test_failures_and_frames_recorded():
 
 def test_eval_workers_resolution():
     assert eval_workers(TrainingConfig(eval_workers=4, num_eval_episodes=3)) == 3
+    assert eval_workers(TrainingConfig(eval_workers=4, num_eval_episodes=10), "carla") == 1  # one server
     assert 1 <= eval_workers(TrainingConfig(eval_workers=0, num_eval_episodes=10)) <= 10
 
 
