@@ -24,13 +24,14 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def _add_run_options(p: argparse.ArgumentParser) -> None:
-    """Options shared by train and validate: what to train and with which config."""
+def _add_run_options(p: argparse.ArgumentParser, seed: bool = True) -> None:
+    """Options shared by train, validate, baseline and sweep: what to train and with which config."""
     p.add_argument("--env", help="backend: carracing (default), lanekeep, highway, racetrack or carla")
     p.add_argument("--scenario", type=int,
                    help="backend scenario: highway 0/1/2 = 10/25/50 vehicles, carla 0/1/2 = 20/50/100 vehicles; "
                         "0 for the others")
-    p.add_argument("--seed", type=int)
+    if seed:
+        p.add_argument("--seed", type=int)
     p.add_argument("--eval-freq", type=int)
     p.add_argument("--checkpoint-freq", type=int)
     p.add_argument("--config", metavar="FILE", help="YAML config (sections env, agent, training, logging, guard)")
@@ -77,6 +78,24 @@ def _add_baseline(sub) -> None:
     p.add_argument("--run-dir", metavar="DIR", help="default runs/baseline-<env>-s<scenario>-seed<seed>-<timestamp>")
 
 
+def _add_sweep(sub) -> None:
+    p = sub.add_parser("sweep", help="many settings x seeds on Ray Tune (extra 'sweep'), then sweep-report")
+    _add_run_options(p, seed=False)
+    p.add_argument("--max-timesteps", type=int)
+    p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
+                   help="config key and its values; repeat for a cartesian product")
+    p.add_argument("--seeds", default="0", help="seeds per setting: 0-4, or 0,3,7 (default 0)")
+    p.add_argument("--address", help="an existing Ray cluster ('auto': the local one); default: start a local Ray")
+    p.add_argument("--num-cpus", type=int, help="CPUs of the local Ray (default: all)")
+    p.add_argument("--cpus-per-trial", type=float, default=1.0,
+                   help="Ray CPUs per trial; also its torch threads and evaluation processes (default 1)")
+    p.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPU fraction per trial, e.g. 0.25 (default 0)")
+    p.add_argument("--max-concurrent", type=int, help="trials at once (default: as many as the resources allow)")
+    p.add_argument("--criteria", metavar="FILE", help="criteria YAML for each trial's report")
+    p.add_argument("--run-dir", metavar="DIR", help="default runs/sweep-<env>-s<scenario>-<timestamp>")
+    p.add_argument("--resume", metavar="DIR", help="continue the sweep in DIR: finished trials are kept")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="td3drive", description="Visual TD3 driving agents with a health report you can trust.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -84,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval(sub)
     _add_validate(sub)
     _add_baseline(sub)
+    _add_sweep(sub)
     from td3drive.analysis import cli as analysis_cli
 
     analysis_cli.add_commands(sub)
@@ -94,7 +114,7 @@ def _overrides(args: argparse.Namespace) -> dict:
     return {
         "env.name": args.env,
         "env.scenario": args.scenario,
-        "training.seed": args.seed,
+        "training.seed": getattr(args, "seed", None),
         "training.max_timesteps": getattr(args, "max_timesteps", None),
         "training.eval_freq": args.eval_freq,
         "training.checkpoint_freq": args.checkpoint_freq,
@@ -298,7 +318,39 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval, "validate": cmd_validate, "baseline": cmd_baseline}
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from td3drive import sweep
+    from td3drive.config import build_config
+
+    try:
+        if args.resume:
+            given = [f"--{k.replace('_', '-')}" for k in ("run_dir", "config", "grid", "set", "env", "scenario",
+                                                           "max_timesteps", "eval_freq", "checkpoint_freq", "device")
+                     if getattr(args, k) not in (None, [])]
+            if given:
+                raise UsageError(f"td3drive sweep: --resume DIR takes its config, grid and seeds from DIR; "
+                                 f"do not combine it with {', '.join(given)}")
+            base, spec = sweep.load(args.resume)
+            root = Path(args.resume)
+        else:
+            base = build_config(args.config, args.set, _overrides(args))
+            resources = sweep.Resources(args.cpus_per_trial, args.gpus_per_trial, args.max_concurrent)
+            spec = sweep.plan(base, sweep.parse_grid(args.grid), sweep.parse_seeds(args.seeds), resources, args.criteria)
+            root = _fresh_dir(str(args.run_dir or sweep.default_sweep_dir(base)), base, "sweep")
+        if args.num_cpus is not None and (args.num_cpus < 1 or args.address):
+            raise sweep.SweepError(f"--num-cpus {args.num_cpus}: must be >= 1, and only for a local Ray (no --address)")
+        sweep._import_ray()
+    except sweep.SweepError as e:
+        raise UsageError(f"td3drive sweep: {e}") from None
+    _check_criteria(args.criteria, base.env.name, [None], "sweep")
+    if not args.resume:
+        sweep.start(base, spec, root)
+    print(f"sweep directory: {root} ({len(spec['trials'])} trials)", file=sys.stderr)
+    return sweep.run_sweep(base, spec, root, address=args.address, num_cpus=args.num_cpus,
+                           resume=bool(args.resume)).exit_code
+
+
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "validate": cmd_validate, "baseline": cmd_baseline, "sweep": cmd_sweep}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -113,13 +114,16 @@ class Trainer:
         criteria_file: str | Path | None = None,
         stage: str | None = None,
         replay_at_end: bool = False,
+        on_eval: Callable[[int, dict[str, float]], None] | None = None,
     ):
         """``criteria_file``/``stage`` select the thresholds of the end-of-run report; ``replay_at_end``
-        saves the replay contents with the final checkpoint (``validate`` continues from it)."""
+        saves the replay contents with the final checkpoint (``validate`` continues from it); ``on_eval``
+        is called with (env step, eval/* values) after each evaluation (``sweep`` reports them to Ray Tune)."""
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.log = log or (lambda msg: console.print(msg))
         self.criteria_file, self.stage, self.replay_at_end = criteria_file, stage, replay_at_end
+        self.on_eval = on_eval
         self.device = resolve_device(cfg.training.device)
         t = cfg.training
         seed_everything(t.seed)
@@ -310,6 +314,8 @@ class Trainer:
                 f"eval at step {step}: return {result.mean_reward:.1f} ± {result.returns.std():.1f}, "
                 f"length {result.mean_length:.0f}, success {result.success_rate:.0%}"
             )
+            if self.on_eval is not None:
+                self.on_eval(step, dict(self.last_eval))
 
     def _on_alerts(self, alerts: list[Alert]) -> None:
         assert self.guard is not None
@@ -439,7 +445,10 @@ class Trainer:
     def train(self) -> TrainResult:
         """Train until ``max_timesteps`` or a signal; always ends with a checkpoint and a closed event file."""
         t = self.cfg.training
-        old = {s: signal.signal(s, self._handle_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        # Only the main thread may install handlers; elsewhere (a Ray Tune trial runs its function in a
+        # thread) the host process owns the signals and the last checkpoint is what survives.
+        in_main = threading.current_thread() is threading.main_thread()
+        old = {s: signal.signal(s, self._handle_signal) for s in (signal.SIGINT, signal.SIGTERM)} if in_main else {}
         progress = Progress(
             TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
             TimeElapsedColumn(), console=console, disable=not self.cfg.logging.progress, transient=False,

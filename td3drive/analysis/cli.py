@@ -29,6 +29,13 @@ def add_commands(sub) -> None:
     p.add_argument("--format", choices=["md", "json"], default=None)
     p.add_argument("--criteria", metavar="FILE")
 
+    p = sub.add_parser("sweep-report", help="a sweep's statistics across seeds: IQM with 95%% CIs, GO fraction, "
+                                            "probability of improvement, curves")
+    p.add_argument("sweep_dir", metavar="DIR", help="a sweep directory (td3drive sweep --run-dir)")
+    p.add_argument("--metric", default="eval/mean_reward", help="the tag to compare (default eval/mean_reward)")
+    p.add_argument("--reps", type=int, default=10_000, help="bootstrap replicates (default 10000)")
+    p.add_argument("--no-plot", action="store_true", help="skip sweep_curves.png")
+
 
 def _format(args: argparse.Namespace, allowed: tuple[str, ...]) -> str:
     if args.format:
@@ -63,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
             _check_output(getattr(args, flag, None), f"--{flag}")
         if args.command == "analyze":
             return _analyze(args)
+        if args.command == "sweep-report":
+            return _sweep_report(args)
         return _compare(args)
     except (EventReadError, CriteriaError, ValueError) as e:
         print(f"td3drive {args.command}: {e}", file=sys.stderr)
@@ -100,4 +109,15 @@ def _compare(args: argparse.Namespace) -> int:
     c = compare.compare(args.run_a, args.run_b, args.criteria)
     fmt = _format(args, ("md", "json"))
     _emit(compare.to_json(c) if fmt == "json" else compare.to_markdown(c), args.output)
+    return EXIT_GO
+
+
+def _sweep_report(args: argparse.Namespace) -> int:
+    from td3drive.analysis import sweep_report
+
+    r = sweep_report.build(args.sweep_dir, metric=args.metric, reps=args.reps, plot=not args.no_plot)
+    for w in r.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    sys.stdout.write(r.markdown)
+    print(f"wrote {Path(args.sweep_dir) / 'sweep_report.md'} and .json", file=sys.stderr)
     return EXIT_GO
