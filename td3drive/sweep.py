@@ -62,6 +62,7 @@ class SweepResult:
     directory: Path
     statuses: dict[str, str]  # trial name -> finished | guard stop | crashed | incomplete | not started
     exit_code: int
+    tune: dict[str, dict[str, Any]]  # trial name -> {"error": bool, "metrics": last result reported to Tune}
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -281,7 +282,8 @@ def run_sweep(
     ray, tune = _import_ray()
     from td3drive.analysis import sweep_report
 
-    root = Path(root).resolve()
+    shown = Path(root)  # as the user gave it, for the log
+    root = shown.resolve()
     res = Resources(**spec["resources"])
     trials = {}
     for t in spec["trials"]:
@@ -313,7 +315,9 @@ def run_sweep(
                 run_config=tune.RunConfig(name=EXPERIMENT, storage_path=str(root / "ray"), verbose=1,
                                           failure_config=tune.FailureConfig(max_failures=0)),
             )
-        tuner.fit()
+        grid = tuner.fit()
+        tune_view = {r.config["trial"]: {"error": r.error is not None, "metrics": dict(r.metrics or {})}
+                     for r in grid if r.config}
     finally:
         if started:
             ray.shutdown()
@@ -322,5 +326,5 @@ def run_sweep(
     failed = [n for n, s in statuses.items() if s not in (FINISHED, GUARD_STOP)]
     for n in failed:
         log(f"trial {n}: {statuses[n]}")
-    log(f"sweep report: {root / 'sweep_report.md'}")
-    return SweepResult(root, statuses, EXIT_FAILED if failed else EXIT_OK)
+    log(f"sweep report: {shown / 'sweep_report.md'}")
+    return SweepResult(root, statuses, EXIT_FAILED if failed else EXIT_OK, tune_view)

@@ -190,7 +190,7 @@ def to_markdown(spec: dict, metric: str, rows: list[SettingSummary], matrix: lis
              f"of the seeds' final values; 95 % CI from a stratified bootstrap ({reps:,} replicates, percentile). "
              "Trials the guard stopped keep their last evaluation; crashed or unfinished trials are counted as "
              "missing.", "",
-             f"| setting | seeds used | IQM [95% CI] | mean ± std | GO | GO w/ warnings | NO-GO | guard stops | missing |",
+             "| setting | seeds used | IQM [95% CI] | mean ± std | GO | GO w/ warnings | NO-GO | guard stops | missing |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         ci = "" if r.ci is None else f" [{_fmt(r.ci[0])}, {_fmt(r.ci[1])}]"
@@ -221,7 +221,9 @@ def to_markdown(spec: dict, metric: str, rows: list[SettingSummary], matrix: lis
                       + (" — its CI excludes 0.5." if sure else " — not distinguishable from the runner-up with these seeds.")]
     lines += ["", "## Trials", "", "| trial | seed | status | verdict | steps | final | report |", "|---|---|---|---|---|---|---|"]
     for o in outcomes:
-        note = f" ({o.error})" if o.error else (f" ({o.guard_stop})" if o.guard_stop else "")
+        note = o.error or o.guard_stop
+        note = "" if not note else f" ({note[:117]}...)" if len(note) > 120 else f" ({note})"
+        note = note.replace("|", "\\|")  # a pipe inside a cell would end it
         link = f"[report]({o.run_dir}/report.md)" if o.verdict else "—"
         steps = "—" if o.steps is None else f"{o.steps:,}"
         lines.append(f"| {o.name} | {o.seed} | {o.status}{note} | {o.verdict or '—'} | {steps} | {_fmt(o.final)} | {link} |")
