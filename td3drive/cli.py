@@ -325,7 +325,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     try:
         if args.resume:
             given = [f"--{k.replace('_', '-')}" for k in ("run_dir", "config", "grid", "set", "env", "scenario",
-                                                           "max_timesteps", "eval_freq", "checkpoint_freq", "device")
+                                                           "max_timesteps", "eval_freq", "checkpoint_freq", "device", "criteria")
                      if getattr(args, k) not in (None, [])]
             if given:
                 raise UsageError(f"td3drive sweep: --resume DIR takes its config, grid and seeds from DIR; "

@@ -124,13 +124,12 @@ def _dir_name(label: str) -> str:
 
 def trial_config(base: Config, overrides: dict[str, Any], seed: int, resources: Resources) -> Config:
     """The config one trial trains with; raises :class:`ConfigError` naming the bad setting."""
-    t = base.training
-    return base.replace(**overrides, **{
-        "training.seed": seed,
+    cfg = base.replace(**overrides, **{"training.seed": seed})
+    return cfg.replace(**{
         # Parallel trials cannot share one terminal's progress bar; the log lines stay.
         "logging.progress": False,
         # "One evaluation process per core" means per core of the trial, not of the machine.
-        "training.eval_workers": t.eval_workers or max(1, int(resources.cpu)),
+        "training.eval_workers": cfg.training.eval_workers or max(1, int(resources.cpu)),
     })
 
 
@@ -151,6 +150,9 @@ def plan(base: Config, grid: dict[str, list[Any]], seeds: list[int], resources: 
             if cfg.training.device == "cuda" and resources.gpu == 0:
                 raise SweepError("training.device cuda needs --gpus-per-trial > 0 (Ray hides GPUs from trials without one)")
             name = f"{_dir_name(setting['label'])}/seed{seed}"
+            if any(t["name"] == name for t in trials):
+                raise SweepError(f"--grid: two settings map to the directory '{name}'; use values that differ "
+                                 "in letters, digits or ._=,+-")
             trials.append({"name": name, "setting": i, "seed": seed, "run_dir": f"trials/{name}"})
     return {
         "schema": SWEEP_SCHEMA, "created": datetime.now().isoformat(timespec="seconds"),

@@ -41,6 +41,15 @@ def test_plan_validates_every_trial_config_before_anything_runs():
     assert spec["resources"] == {"cpu": 2, "gpu": 0.0, "max_concurrent": None}
     with pytest.raises(SweepError, match="setting 'tau=2': config key 'agent.tau' = 2"):
         plan(base, parse_grid(["agent.tau=0.01,2"]), [0], Resources())
+    # A grid over keys the sweep also sets per trial: a grid's eval_workers is kept; the bar is always off.
+    spec = plan(base, parse_grid(["training.eval_workers=3", "logging.progress=true"]), [0], Resources(cpu=2))
+    from td3drive.sweep import trial_config
+
+    cfg = trial_config(base, spec["settings"][0]["overrides"], 0, Resources(cpu=2))
+    assert cfg.training.eval_workers == 3 and cfg.training.seed == 0 and cfg.logging.progress is False
+    assert trial_config(base, {}, 5, Resources(cpu=2)).training.eval_workers == 2  # 0 = one per trial CPU
+    with pytest.raises(SweepError, match="two settings map to the directory"):
+        plan(base, {"env.carla_town": ["a/b", "a_b"]}, [0], Resources())
     with pytest.raises(SweepError, match="--cpus-per-trial 0"):
         plan(base, {}, [0], Resources(cpu=0))
     with pytest.raises(SweepError, match="--gpus-per-trial"):
