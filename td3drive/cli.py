@@ -343,11 +343,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     except sweep.SweepError as e:
         raise UsageError(f"td3drive sweep: {e}") from None
     _check_criteria(args.criteria, base.env.name, [None], "sweep")
-    if not args.resume:
-        sweep.start(base, spec, root)
-    print(f"sweep directory: {root} ({len(spec['trials'])} trials)", file=sys.stderr)
-    return sweep.run_sweep(base, spec, root, address=args.address, num_cpus=args.num_cpus,
-                           resume=bool(args.resume)).exit_code
+    try:
+        return sweep.run_sweep(base, spec, root, address=args.address, num_cpus=args.num_cpus,
+                               resume=bool(args.resume)).exit_code
+    except sweep.SweepError as e:
+        raise UsageError(f"td3drive sweep: {e}") from None
 
 
 COMMANDS = {"train": cmd_train, "eval": cmd_eval, "validate": cmd_validate, "baseline": cmd_baseline, "sweep": cmd_sweep}

@@ -276,7 +276,7 @@ def run_sweep(
     resume: bool = False,
     log: Callable[[str], None] = print,
 ) -> SweepResult:
-    """Run (or continue) the sweep in ``root`` on Ray Tune, then write the sweep report.
+    """Create (unless ``resume``) and run the sweep in ``root`` on Ray Tune, then write the sweep report.
 
     ``address`` = an existing Ray cluster ("auto" finds the local one); otherwise a local Ray with
     ``num_cpus`` CPUs (default: all) is started and shut down again.
@@ -294,8 +294,14 @@ def run_sweep(
                              "criteria": spec["criteria"], "cpus": res.cpu, "root": str(root)}
     started = not ray.is_initialized()
     if started:
-        ray.init(address=address, num_cpus=None if address else num_cpus, include_dashboard=False,
-                 logging_level="WARNING", log_to_driver=True)
+        try:
+            ray.init(address=address, num_cpus=None if address else num_cpus, include_dashboard=False,
+                     logging_level="WARNING", log_to_driver=True)
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            raise SweepError(f"--address {address}: cannot start or reach Ray ({str(e).splitlines()[0]})") from None
+    if not resume:
+        start(base, spec, root)  # only now: a sweep that cannot reach Ray leaves nothing behind
+    log(f"sweep directory: {shown} ({len(spec['trials'])} trials)")
     try:
         # Tune sees only the trial names (its tables stay readable); the configs travel with the trainable.
         trainable = tune.with_resources(tune.with_parameters(run_trial, trials=trials), {"cpu": res.cpu, "gpu": res.gpu})

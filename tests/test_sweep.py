@@ -65,6 +65,16 @@ def test_cli_bad_input_writes_nothing(tmp_path):
     assert not (tmp_path / "s").exists()
 
 
+def test_no_ray_cluster_at_the_address_is_bad_input(tmp_path, monkeypatch):
+    pytest.importorskip("ray")
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    out = subprocess.run([sys.executable, "-m", "td3drive.cli", "sweep", "--env", "lanekeep", "--address", "auto",
+                          "--run-dir", str(tmp_path / "s")], capture_output=True, text=True)
+    assert out.returncode == 2 and "td3drive sweep: --address auto: cannot start or reach Ray" in out.stderr, out.stderr
+    assert out.stderr.strip().splitlines()[-1].startswith("td3drive sweep: --address auto")
+    assert not (tmp_path / "s").exists()
+
+
 def test_2x2_sweep_on_local_ray_guard_stop_crash_and_resume(tmp_path, tiny_sets):
     pytest.importorskip("ray")
     # Setting "stop" turns the guard's Q alert (threshold 1e-6: the first update trips it) into a stop.
@@ -72,7 +82,7 @@ def test_2x2_sweep_on_local_ray_guard_stop_crash_and_resume(tmp_path, tiny_sets)
                                           "training.num_eval_episodes=2", "training.eval_async=false",
                                           "guard.q_abs_max=1e-6"])
     spec = plan(base, parse_grid(["guard.on_q_value_explosion=warn,stop"]), [0, 1], Resources(cpu=1))
-    root = start(base, spec, tmp_path / "sweep")
+    root = start(base, spec, tmp_path / "sweep")  # run_sweep would create it; here a file is planted first
     # One trial crashes: its run directory holds a corrupt checkpoint that it tries to resume from.
     corrupt = root / "trials/on_q_value_explosion=warn/seed1/checkpoints/latest.pt"
     corrupt.parent.mkdir(parents=True)
