@@ -119,3 +119,11 @@ def test_2x2_sweep_on_local_ray_guard_stop_crash_and_resume(tmp_path, tiny_sets)
     assert [s["used"] for s in report["settings"]] == [2, 0]  # the guard stopped before any evaluation
     # The final value read back from the event file (float32) is the one the trial reported to Tune.
     assert report["trials"][1]["final"] == pytest.approx(result.tune["on_q_value_explosion=warn/seed1"]["metrics"]["eval_return"])
+
+
+def test_ray_is_imported_only_when_a_sweep_runs():
+    code = ("import sys; from td3drive import cli, sweep; from td3drive.analysis import sweep_report; "
+            "cli.build_parser().parse_args(['sweep', '--grid', 'agent.tau=0.01,0.02']); "
+            "print(sorted(m for m in sys.modules if m == 'ray' or m.startswith('ray.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr
