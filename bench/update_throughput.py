@@ -5,7 +5,7 @@
 Both on 4x84x84 uint8 frame stacks, the same random transitions, Adam at 3e-4, policy delay 2,
 Polyak targets; a replay of 5,000 transitions is filled first and each update samples its batch from
 it (sampling is part of an update in both). td3drive: ``critic`` and ``separate`` encoder modes
-(image + 14-d vector); SB3: ``CnnPolicy`` (image only, actor and critic each with their own NatureCNN,
+(image + 14-d vector), and ``critic`` with ``agent.precision: bf16`` (encoders under bfloat16 autocast); SB3: ``CnnPolicy`` (image only, actor and critic each with their own NatureCNN,
 which is SB3's TD3 default). Reported: updates/s, median of ``--repeats`` timed blocks of
 ``--updates`` updates after 3 warm-up updates, interleaved.
 """
@@ -23,7 +23,7 @@ import torch
 BATCH, FILL, K = 256, 5000, 14
 
 
-def td3drive_runner(encoder: str, device: str):
+def td3drive_runner(encoder: str, device: str, precision: str = "fp32"):
     from td3drive.agent.replay import ReplayBuffer
     from td3drive.agent.td3 import TD3
     from td3drive.config import AgentConfig
@@ -36,7 +36,7 @@ def td3drive_runner(encoder: str, device: str):
                "vector": rng.standard_normal(K).astype(np.float32)}
         buffer.add(obs, rng.uniform(-1, 1, 2).astype(np.float32), float(rng.standard_normal()), nxt, False, (i + 1) % 1000 == 0)
         obs = nxt
-    agent = TD3(K, AgentConfig(encoder=encoder), device)
+    agent = TD3(K, AgentConfig(encoder=encoder, precision=precision), device)
     return lambda: agent.update(buffer.sample(BATCH, torch.device(device)))
 
 
@@ -77,6 +77,7 @@ def main() -> None:
     runners = {
         "td3drive TD3 (encoder: critic)": td3drive_runner("critic", args.device),
         "td3drive TD3 (encoder: separate)": td3drive_runner("separate", args.device),
+        "td3drive TD3 (encoder: critic, precision: bf16)": td3drive_runner("critic", args.device, "bf16"),
         "SB3 TD3 CnnPolicy train()": sb3_runner(args.device),
     }
     for step in runners.values():

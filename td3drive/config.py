@@ -126,6 +126,8 @@ class AgentConfig:
     exploration_noise: float = _leaf(0.1, _non_negative(), "std of Gaussian exploration noise")
     max_grad_norm: float | None = _leaf(10.0, _opt(_positive()),
                                         "per-group gradient clipping threshold (null disables)")
+    precision: str = _leaf("fp32", _one_of("fp32", "bf16"),
+                           "bf16: encoders under bfloat16 autocast (weights, heads, losses stay fp32)")
 
 
 @dataclass(frozen=True)

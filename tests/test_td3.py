@@ -114,3 +114,29 @@ def test_act_single_and_batched_agree():
     one = ag.act(b.image[0].numpy(), b.vector[0].numpy())
     assert many.shape == (B, 2) and one.shape == (2,)
     np.testing.assert_allclose(many[0], one, atol=1e-6)
+
+
+def test_bf16_runs_the_encoders_in_bfloat16_and_keeps_everything_else_fp32():
+    seen = []
+    fp32, bf16 = agent(), agent(precision="bf16")
+    bf16.critic.load_state_dict(fp32.critic.state_dict())
+    bf16.critic_target.load_state_dict(fp32.critic_target.state_dict())
+    bf16.actor.load_state_dict(fp32.actor.state_dict())
+    bf16.actor_target.load_state_dict(fp32.actor_target.state_dict())
+    conv = bf16.critic.encoder.cnn.convs[0]
+    hook = conv.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    b = batch()
+    torch.manual_seed(1)
+    a = fp32.update(b)
+    torch.manual_seed(1)  # the same target-smoothing noise
+    c = bf16.update(b)
+    hook.remove()
+    assert seen and set(seen) == {torch.bfloat16}
+    assert all(p.dtype == torch.float32 for p in bf16.critic.parameters())
+    assert bf16.critic_optimizer.state[conv.weight]["exp_avg"].dtype == torch.float32
+    # Same weights, same batch: bf16 (8 mantissa bits) moves Q by well under 5 % — and not by zero.
+    for tag in (tags.Q1, tags.Q2, tags.CRITIC_LOSS):
+        assert c[tag] == pytest.approx(a[tag], rel=0.05, abs=1e-3)
+    assert c[tags.Q1] != a[tags.Q1]
+    img = np.zeros((4, 84, 84), np.uint8)
+    assert bf16.act(img, np.zeros(bf16.critic.encoder.vector[0].in_features, np.float32)).dtype == np.float32

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from td3drive import tags
@@ -60,9 +61,10 @@ def test_truncated_episodes_are_stored_as_bootstrappable(tmp_path, tiny_sets):
         assert b.episode_pos[i] == 49
 
 
-def test_learns_the_lanekeep_task_clearly_better_than_random(tmp_path):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_learns_the_lanekeep_task_clearly_better_than_random(tmp_path, precision):
     cfg = build_config(sets=[
-        "env.name=lanekeep", "env.max_episode_steps=100",
+        f"agent.precision={precision}", "env.name=lanekeep", "env.max_episode_steps=100",
         "training.max_timesteps=900", "training.learning_starts=200", "training.train_freq=2",
         "training.batch_size=64", "training.eval_freq=0", "training.checkpoint_freq=0",
         "logging.progress=false", "training.seed=0",

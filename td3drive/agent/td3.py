@@ -46,6 +46,9 @@ class TD3:
         self.cfg = cfg
         self.device = torch.device(device)
         self.separate = cfg.encoder == "separate"
+        # bf16: the encoders' convolutions and linear layers run under autocast (fp32 weights, Adam state,
+        # heads, losses and gradient norms); their features are cast back to fp32 before the heads.
+        self.bf16 = cfg.precision == "bf16"
         critic_encoder = Encoder(vector_dim, cfg.features_dim)
         actor_encoder = Encoder(vector_dim, cfg.features_dim) if self.separate else None
         self.critic = Critic(critic_encoder, cfg.hidden_dim, action_dim).to(self.device)
@@ -61,11 +64,17 @@ class TD3:
         self.total_it = 0
         self.skipped_updates = 0  # optimizer steps not applied because a loss or gradient was non-finite
 
+    def _encode(self, encoder: torch.nn.Module, image: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
+        """``encoder(image, vector)`` -> fp32 features ``[B, out_dim]``, under bf16 autocast when configured."""
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            features = encoder(image, vector)
+        return features.float()
+
     def _actor_features(self, image: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
         if self.separate:
-            return self.actor.encoder(image, vector)
+            return self._encode(self.actor.encoder, image, vector)
         # `critic` mode: the actor sees the critic's features, detached (DrQ-v2, SAC-AE, CURL).
-        return self.critic.encoder(image, vector).detach()
+        return self._encode(self.critic.encoder, image, vector).detach()
 
     @torch.inference_mode()
     def act(self, image: np.ndarray, vector: np.ndarray) -> np.ndarray:
@@ -114,15 +123,15 @@ class TD3:
         out: dict[str, torch.Tensor] = {}
 
         with torch.no_grad():
-            next_features = self.critic_target.encoder(b.next_image, b.next_vector)
+            next_features = self._encode(self.critic_target.encoder, b.next_image, b.next_vector)
             next_actor_features = (
-                self.actor_target.encoder(b.next_image, b.next_vector) if self.separate else next_features
+                self._encode(self.actor_target.encoder, b.next_image, b.next_vector) if self.separate else next_features
             )
             next_action = smoothed_target_action(self.actor_target(next_actor_features), cfg.policy_noise, cfg.noise_clip)
             target_q1, target_q2 = self.critic_target(next_features, next_action)
             target_q = clipped_double_q_target(b.reward, b.terminated, cfg.gamma, target_q1, target_q2)
 
-        features = self.critic.encoder(b.image, b.vector)
+        features = self._encode(self.critic.encoder, b.image, b.vector)
         q1, q2 = self.critic(features, b.action)
         critic_loss = F.mse_loss(q1, target_q) + F.mse_loss(q2, target_q)
         self._optimize(self.critic_optimizer, critic_loss, self.critic_groups, out)
@@ -133,7 +142,7 @@ class TD3:
         out[tags.TD_ERROR] = (q1.detach() - target_q).abs().mean()
 
         if self.total_it % cfg.policy_freq == 0:
-            actor_features = self.actor.encoder(b.image, b.vector) if self.separate else features.detach()
+            actor_features = self._encode(self.actor.encoder, b.image, b.vector) if self.separate else features.detach()
             q_pi = self.critic.q1_only(features.detach(), self.actor(actor_features)).mean()
             actor_loss = -q_pi
             self._optimize(self.actor_optimizer, actor_loss, self.actor_groups, out)
