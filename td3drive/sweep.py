@@ -147,6 +147,11 @@ def plan(base: Config, grid: dict[str, list[Any]], seeds: list[int], resources: 
                 cfg = trial_config(base, setting["overrides"], seed, resources)
             except ConfigError as e:
                 raise SweepError(f"--grid setting '{setting['label']}': {e}") from None
+            t = cfg.training
+            if not 0 < t.eval_freq <= t.max_timesteps:
+                raise SweepError(f"setting '{setting['label']}': training.eval_freq {t.eval_freq} with max_timesteps "
+                                 f"{t.max_timesteps} never evaluates; a sweep compares evaluations, so use "
+                                 "0 < eval_freq <= max_timesteps")
             if cfg.training.device == "cuda" and resources.gpu == 0:
                 raise SweepError("training.device cuda needs --gpus-per-trial > 0 (Ray hides GPUs from trials without one)")
             name = f"{_dir_name(setting['label'])}/seed{seed}"

@@ -50,6 +50,8 @@ def test_plan_validates_every_trial_config_before_anything_runs():
     assert trial_config(base, {}, 5, Resources(cpu=2)).training.eval_workers == 2  # 0 = one per trial CPU
     with pytest.raises(SweepError, match="two settings map to the directory"):
         plan(base, {"env.carla_town": ["a/b", "a_b"]}, [0], Resources())
+    with pytest.raises(SweepError, match="training.eval_freq 0 with max_timesteps 1000000 never evaluates"):
+        plan(base.replace(**{"training.eval_freq": 0}), {}, [0], Resources())
     with pytest.raises(SweepError, match="--cpus-per-trial 0"):
         plan(base, {}, [0], Resources(cpu=0))
     with pytest.raises(SweepError, match="--gpus-per-trial"):

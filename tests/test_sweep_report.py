@@ -85,7 +85,7 @@ def test_bad_input(tmp_path):
     with pytest.raises(SweepReportError, match="not a td3drive.sweep/1 file"):
         build(tmp_path)
     root = make_sweep(tmp_path / "s")
-    with pytest.raises(SweepReportError, match="--metric 'eval/nope': no trial logged it"):
+    with pytest.raises(SweepReportError, match="--metric 'eval/nope': no trial logged it; logged: eval/mean_reward"):
         build(root, metric="eval/nope")
     assert not (root / "sweep_report.md").exists()
     out = subprocess.run([sys.executable, "-m", "td3drive.cli", "sweep-report", str(tmp_path / "nope")],
@@ -100,3 +100,14 @@ def test_cli_prints_the_report(tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("# Sweep report") and not (root / "sweep_curves.png").exists()
     assert sweep_report.SWEEP_FILE == "sweep.json"
+
+
+def test_a_sweep_that_never_evaluated_is_reported_not_refused(tmp_path):
+    root = make_sweep(tmp_path / "sweep")
+    for run in (root / "trials").glob("*/*"):  # every trial stopped before its first evaluation
+        for f in run.glob("events.out.tfevents.*"):
+            f.unlink()
+        write_run(run, {"train/critic_loss": (np.array([64]), np.array([1.0]))})
+    r = build(root, reps=500)
+    assert [row.used for row in r.rows] == [0, 0] and [row.iqm for row in r.rows] == [None, None]
+    assert "| `lr=1` | 0/4 | — |" in r.markdown and not (root / "sweep_curves.png").exists()

@@ -97,7 +97,8 @@ def _read_json(path: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def read_trial(root: Path, trial: dict, metric: str, warnings: list[str]) -> TrialOutcome:
+def read_trial(root: Path, trial: dict, metric: str, warnings: list[str], seen: set[str] | None = None) -> TrialOutcome:
+    """One trial's outcome; ``seen`` collects every tag its event files hold."""
     run = root / trial["run_dir"]
     out = TrialOutcome(trial["name"], trial["setting"], trial["seed"], trial["run_dir"], NOT_STARTED)
     if not run.is_dir():
@@ -113,6 +114,8 @@ def read_trial(root: Path, trial: dict, metric: str, warnings: list[str]) -> Tri
     except EventReadError:
         return out
     warnings.extend(f"{trial['name']}: {w}" for w in read.warnings)
+    if seen is not None:
+        seen.update(read.series)
     series = read.series.get(metric)
     if series is not None and len(series.steps):
         order = np.argsort(series.steps, kind="stable")
@@ -281,10 +284,13 @@ def build(root: str | Path, metric: str = tags.EVAL_MEAN_REWARD, reps: int = 10_
     if reps < 100:
         raise SweepReportError(f"--reps {reps}: use at least 100 bootstrap replicates")
     warnings: list[str] = []
-    outcomes = [read_trial(root, t, metric, warnings) for t in spec["trials"]]
-    if not any(o.curve is not None for o in outcomes) and any(o.status in (FINISHED, GUARD_STOP) for o in outcomes):
-        raise SweepReportError(f"--metric '{metric}': no trial logged it (evaluations are logged as eval/*; "
-                               "is training.eval_freq 0?)")
+    seen: set[str] = set()
+    outcomes = [read_trial(root, t, metric, warnings, seen) for t in spec["trials"]]
+    evaluated = any(t.startswith("eval/") for t in seen)
+    if seen and metric not in seen and (evaluated or not metric.startswith("eval/")):
+        # A typo. A sweep whose trials never got to evaluate is reported instead, every value missing.
+        others = sorted(t for t in seen if t.startswith("eval/")) or sorted(seen)[:8]
+        raise SweepReportError(f"--metric '{metric}': no trial logged it; logged: {', '.join(others)}")
     rows = summarize(spec, outcomes, reps, seed)
     matrix = improvement_matrix(spec, outcomes, reps, seed)
     png = root / "sweep_curves.png"
