@@ -339,7 +339,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             root = _fresh_dir(str(args.run_dir or sweep.default_sweep_dir(base)), base, "sweep")
         if args.num_cpus is not None and (args.num_cpus < 1 or args.address):
             raise sweep.SweepError(f"--num-cpus {args.num_cpus}: must be >= 1, and only for a local Ray (no --address)")
-        sweep._import_ray()
     except sweep.SweepError as e:
         raise UsageError(f"td3drive sweep: {e}") from None
     _check_criteria(args.criteria, base.env.name, [None], "sweep")

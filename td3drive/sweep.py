@@ -19,8 +19,6 @@ mounts, and td3drive must be installed on every node.
 from __future__ import annotations
 
 import itertools
-import json
-import os
 import re
 import shutil
 import time
@@ -31,8 +29,9 @@ from typing import Any, Callable
 
 from td3drive import checkpoint, tags
 from td3drive.analysis.sweep_report import (CRASHED, FINISHED, GUARD_STOP, SWEEP_FILE, SWEEP_SCHEMA, TRIAL_FILE,
-                                            load_spec)
-from td3drive.config import Config, ConfigError, parse_set, save_yaml
+                                            SweepReportError, load_spec)
+from td3drive.config import Config, ConfigError, build_config, parse_set, save_yaml
+from td3drive.files import read_json, write_json
 
 EXIT_OK, EXIT_FAILED = 0, 1
 EXPERIMENT = "tune"  # Ray Tune's experiment name under DIR/ray/
@@ -147,12 +146,12 @@ def plan(base: Config, grid: dict[str, list[Any]], seeds: list[int], resources: 
                 cfg = trial_config(base, setting["overrides"], seed, resources)
             except ConfigError as e:
                 raise SweepError(f"--grid setting '{setting['label']}': {e}") from None
-            t = cfg.training
-            if not 0 < t.eval_freq <= t.max_timesteps:
-                raise SweepError(f"setting '{setting['label']}': training.eval_freq {t.eval_freq} with max_timesteps "
-                                 f"{t.max_timesteps} never evaluates; a sweep compares evaluations, so use "
-                                 "0 < eval_freq <= max_timesteps")
-            if cfg.training.device == "cuda" and resources.gpu == 0:
+            training = cfg.training
+            if not 0 < training.eval_freq <= training.max_timesteps:
+                raise SweepError(f"setting '{setting['label']}': training.eval_freq {training.eval_freq} with "
+                                 f"max_timesteps {training.max_timesteps} never evaluates; a sweep compares "
+                                 "evaluations, so use 0 < eval_freq <= max_timesteps")
+            if training.device == "cuda" and resources.gpu == 0:
                 raise SweepError("training.device cuda needs --gpus-per-trial > 0 (Ray hides GPUs from trials without one)")
             name = f"{_dir_name(setting['label'])}/seed{seed}"
             if any(t["name"] == name for t in trials):
@@ -169,19 +168,6 @@ def plan(base: Config, grid: dict[str, list[Any]], seeds: list[int], resources: 
 
 def default_sweep_dir(cfg: Config, root: str | Path = "runs") -> Path:
     return Path(root) / f"sweep-{cfg.env.name}-s{cfg.env.scenario}-{datetime.now():%Y%m%d-%H%M%S}"
-
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
-def _read_trial(run: Path) -> dict | None:
-    try:
-        return json.loads((run / TRIAL_FILE).read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def _final_metrics(info: dict) -> dict[str, Any]:
@@ -206,7 +192,7 @@ def run_trial(params: dict[str, Any], trials: dict[str, dict[str, Any]]) -> None
     if not Path(t["root"]).is_dir():
         raise SweepError(f"sweep directory '{t['root']}' is not visible on this node; on a cluster it "
                          "must be on a filesystem every node mounts")
-    done = _read_trial(run)
+    done = read_json(run / TRIAL_FILE)
     if done and done.get("status") in (FINISHED, GUARD_STOP):  # resumed sweep: keep the result
         tune.report(_final_metrics(done))
         return
@@ -229,7 +215,7 @@ def run_trial(params: dict[str, Any], trials: dict[str, dict[str, Any]]) -> None
                           criteria_file=t["criteria"], on_eval=on_eval)
         result = trainer.train()
     except Exception as e:
-        _write_json(run / TRIAL_FILE, {"status": CRASHED, "error": f"{type(e).__name__}: {e}", "steps": None,
+        write_json(run / TRIAL_FILE, {"status": CRASHED, "error": f"{type(e).__name__}: {e}", "steps": None,
                                        "wall_s": round(time.perf_counter() - start, 1)})
         raise
     info = {
@@ -238,7 +224,7 @@ def run_trial(params: dict[str, Any], trials: dict[str, dict[str, Any]]) -> None
         "final_eval_return": (result.last_eval or {}).get(tags.EVAL_MEAN_REWARD),
         "wall_s": round(time.perf_counter() - start, 1),
     }
-    _write_json(run / TRIAL_FILE, info)
+    write_json(run / TRIAL_FILE, info)
     tune.report(_final_metrics(info))
 
 
@@ -256,15 +242,12 @@ def start(base: Config, spec: dict[str, Any], root: str | Path) -> Path:
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     save_yaml(base, root / "config.yaml")
-    _write_json(root / SWEEP_FILE, spec)
+    write_json(root / SWEEP_FILE, spec)
     return root
 
 
 def load(root: str | Path) -> tuple[Config, dict[str, Any]]:
     """Base config and spec of an existing sweep directory (for ``--resume``)."""
-    from td3drive.analysis.sweep_report import SweepReportError
-    from td3drive.config import build_config
-
     try:
         spec = load_spec(root)
     except SweepReportError as e:

@@ -16,7 +16,6 @@ finished stage that did not pass (the criteria may have changed), and continues 
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Callable
 
 from td3drive import checkpoint
 from td3drive.config import Config, save_yaml
+from td3drive.files import atomic_write, read_json, write_json
 
 SCHEMA = "td3drive.validate/1"
 EXIT_OK, EXIT_NO_GO = 0, 1
@@ -77,12 +77,6 @@ def stage_dir_name(index: int, steps: int) -> str:
     return f"stage-{index}-{steps}"
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def seed_from_previous(prev_run: Path, run: Path) -> None:
     """Make ``run`` resumable from ``prev_run``'s final checkpoint (and its replay file)."""
     source = checkpoint.latest_path(prev_run).resolve()
@@ -99,10 +93,7 @@ def seed_from_previous(prev_run: Path, run: Path) -> None:
 def _stage_result(index: int, steps: int, run: Path, root: Path, strict: bool, guard_stop: str | None,
                   wall_s: float, eval_return: float | None) -> StageResult:
     """Read the stage's report.json (written by the trainer or by a re-analysis)."""
-    try:
-        report = json.loads((run / "report.json").read_text())
-    except (OSError, ValueError):
-        report = None
+    report = read_json(run / "report.json")
     verdict = report["verdict"] if report else None
     passed = guard_stop is None and (verdict == "GO" or (verdict == "GO WITH WARNINGS" and not strict))
     status = "passed" if passed else ("guard stop" if guard_stop else "NO-GO")
@@ -152,8 +143,8 @@ def to_markdown(stages: list[int], results: list[StageResult]) -> str:
 
 def write_summary(root: Path, stages: list[int], results: list[StageResult], strict: bool) -> None:
     data = {"schema": SCHEMA, "stages": stages, "strict": strict, "results": [asdict(r) for r in results]}
-    _atomic_write(root / "validate.json", json.dumps(data, indent=2) + "\n")
-    _atomic_write(root / "validate.md", to_markdown(stages, results))
+    write_json(root / "validate.json", data)
+    atomic_write(root / "validate.md", to_markdown(stages, results))
 
 
 def load_summary(root: Path) -> dict:

@@ -56,6 +56,17 @@ def stratified_resample(scores: np.ndarray, reps: int, rng: np.random.Generator)
     return scores[idx, np.arange(tasks)]
 
 
+def _percentile_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(values, [alpha, 1 - alpha])
+    return float(lo), float(hi)
+
+
+def _check_bootstrap(reps: int, confidence: float) -> None:
+    if reps < 1 or not 0 < confidence < 1:
+        raise ValueError(f"reps {reps} must be >= 1 and confidence {confidence} in (0, 1)")
+
+
 def bootstrap_ci(
     scores: np.ndarray | list,
     statistic: Statistic = _iqm_batched,
@@ -68,12 +79,8 @@ def bootstrap_ci(
     ``statistic`` maps a [reps, runs, tasks] batch to [reps] (default: IQM). Deterministic in ``seed``.
     """
     a = _as_matrix(scores)
-    if reps < 1 or not 0 < confidence < 1:
-        raise ValueError(f"reps {reps} must be >= 1 and confidence {confidence} in (0, 1)")
-    values = statistic(stratified_resample(a, reps, np.random.default_rng(seed)))
-    alpha = (1 - confidence) / 2
-    lo, hi = np.quantile(values, [alpha, 1 - alpha])
-    return float(lo), float(hi)
+    _check_bootstrap(reps, confidence)
+    return _percentile_interval(statistic(stratified_resample(a, reps, np.random.default_rng(seed))), confidence)
 
 
 def _poi_batched(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -97,8 +104,7 @@ def probability_of_improvement_ci(
 ) -> tuple[float, float]:
     """Percentile CI of :func:`probability_of_improvement`, both samples resampled (stratified)."""
     a, b = _as_matrix(x), _as_matrix(y)
+    _check_bootstrap(reps, confidence)
     rng = np.random.default_rng(seed)
-    values = _poi_batched(stratified_resample(a, reps, rng), stratified_resample(b, reps, rng))
-    alpha = (1 - confidence) / 2
-    lo, hi = np.quantile(values, [alpha, 1 - alpha])
-    return float(lo), float(hi)
+    return _percentile_interval(_poi_batched(stratified_resample(a, reps, rng), stratified_resample(b, reps, rng)),
+                                confidence)

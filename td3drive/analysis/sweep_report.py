@@ -20,8 +20,8 @@ and are listed as missing, because leaving them out silently would flatter a fra
 
 from __future__ import annotations
 
+import io
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ import numpy as np
 from td3drive import tags
 from td3drive.analysis import stats
 from td3drive.analysis.events import EventReadError, read_run
+from td3drive.files import atomic_write, read_json, write_json
 
 SWEEP_SCHEMA = "td3drive.sweep/1"
 REPORT_SCHEMA = "td3drive.sweep_report/1"
@@ -89,25 +90,17 @@ def load_spec(root: str | Path) -> dict:
     return spec
 
 
-def _read_json(path: Path) -> dict | None:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def read_trial(root: Path, trial: dict, metric: str, warnings: list[str], seen: set[str] | None = None) -> TrialOutcome:
     """One trial's outcome; ``seen`` collects every tag its event files hold."""
     run = root / trial["run_dir"]
     out = TrialOutcome(trial["name"], trial["setting"], trial["seed"], trial["run_dir"], NOT_STARTED)
     if not run.is_dir():
         return out
-    info = _read_json(run / TRIAL_FILE)
+    info = read_json(run / TRIAL_FILE)
     out.status = info.get("status", INCOMPLETE) if info else INCOMPLETE
     if info:
         out.error, out.guard_stop, out.steps = info.get("error"), info.get("guard_stop"), info.get("steps")
-    report = _read_json(run / "report.json")
+    report = read_json(run / "report.json")
     out.verdict = report.get("verdict") if report else None
     try:
         read = read_run(run)
@@ -127,11 +120,17 @@ def read_trial(root: Path, trial: dict, metric: str, warnings: list[str], seen: 
     return out
 
 
-def summarize(spec: dict, outcomes: list[TrialOutcome], reps: int, seed: int) -> list[SettingSummary]:
+def final_values(spec: dict, outcomes: list[TrialOutcome]) -> list[np.ndarray]:
+    """Per setting, the final values of its trials that have one (see the module docstring)."""
+    return [np.array([o.final for o in outcomes if o.setting == i and o.final is not None])
+            for i in range(len(spec["settings"]))]
+
+
+def summarize(spec: dict, outcomes: list[TrialOutcome], finals_by_setting: list[np.ndarray], reps: int,
+              seed: int) -> list[SettingSummary]:
     rows = []
-    for i, setting in enumerate(spec["settings"]):
+    for i, (setting, finals) in enumerate(zip(spec["settings"], finals_by_setting)):
         mine = [o for o in outcomes if o.setting == i]
-        finals = np.array([o.final for o in mine if o.final is not None])
         has = len(finals) > 0
         rows.append(SettingSummary(
             label=setting["label"], overrides=setting["overrides"], seeds=len(mine), used=len(finals),
@@ -147,10 +146,8 @@ def summarize(spec: dict, outcomes: list[TrialOutcome], reps: int, seed: int) ->
     return rows
 
 
-def improvement_matrix(spec: dict, outcomes: list[TrialOutcome], reps: int, seed: int) -> list[list[dict | None]]:
+def improvement_matrix(finals: list[np.ndarray], reps: int, seed: int) -> list[list[dict | None]]:
     """[i][j] = {"p", "ci"}: P(setting i's final value > setting j's); None on the diagonal or without data."""
-    finals = [np.array([o.final for o in outcomes if o.setting == i and o.final is not None])
-              for i in range(len(spec["settings"]))]
     matrix: list[list[dict | None]] = []
     for i, x in enumerate(finals):
         row: list[dict | None] = []
@@ -260,10 +257,10 @@ def plot_curves(spec: dict, outcomes: list[TrialOutcome], metric: str, path: Pat
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=100)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
-    os.replace(tmp, path)
+    atomic_write(path, buf.getvalue())
     return True
 
 
@@ -291,8 +288,9 @@ def build(root: str | Path, metric: str = tags.EVAL_MEAN_REWARD, reps: int = 10_
         # A typo. A sweep whose trials never got to evaluate is reported instead, every value missing.
         others = sorted(t for t in seen if t.startswith("eval/")) or sorted(seen)[:8]
         raise SweepReportError(f"--metric '{metric}': no trial logged it; logged: {', '.join(others)}")
-    rows = summarize(spec, outcomes, reps, seed)
-    matrix = improvement_matrix(spec, outcomes, reps, seed)
+    finals = final_values(spec, outcomes)
+    rows = summarize(spec, outcomes, finals, reps, seed)
+    matrix = improvement_matrix(finals, reps, seed)
     png = root / "sweep_curves.png"
     drawn = plot and plot_curves(spec, outcomes, metric, png, min(reps, 2000), seed)
     markdown = to_markdown(spec, metric, rows, matrix, outcomes, reps, png.name if drawn else None)
@@ -304,8 +302,6 @@ def build(root: str | Path, metric: str = tags.EVAL_MEAN_REWARD, reps: int = 10_
         "trials": [{k: v for k, v in asdict(o).items() if k != "curve"} for o in outcomes],
         "reader_warnings": warnings,
     }
-    for name, text in (("sweep_report.md", markdown), ("sweep_report.json", json.dumps(data, indent=2) + "\n")):
-        tmp = root / (name + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, root / name)
+    atomic_write(root / "sweep_report.md", markdown)
+    write_json(root / "sweep_report.json", data)
     return SweepReport(markdown, data, outcomes, rows, warnings)
