@@ -1,21 +1,29 @@
-"""Learning quality: mean evaluation return vs env steps, td3drive (`critic` and `separate` encoders)
-and Stable-Baselines3 TD3 at equal budgets, several seeds; a PNG of the curves and a Markdown table.
+"""Learning on CarRacing-v3: evaluation return against simulator frames and against wall-clock seconds,
+for (a) td3drive's default recipe, (b) the reference system's recipe (examples/reference.yaml) and
+(c) Stable-Baselines3 TD3 ``CnnPolicy`` with its own defaults (bench/sb3_td3.py), each run given the same
+wall-clock budget on this machine.
 
-    python bench/learning.py --steps 100000 --eval-freq 10000 --seeds 0,1,2 --out bench/out/learning
+    python bench/learning.py --configs default,reference,sb3 --budget-s 3600 --seeds 0 --out bench/out/learning
+    python bench/learning.py --report-only --out bench/out/learning     # table + PNG from what exists
 
-Every run is a separate process. td3drive runs are normal run directories (their eval/mean_reward
-series is read from the event files); SB3 runs use bench/sb3_td3.py (CnnPolicy, same env pipeline,
-same schedule) and its EvalCallback's evaluations.npz (each side evaluates on its own fixed tracks:
-td3drive's per-episode evaluation seeds, SB3's eval env seeded with seed + 1). The table gives, per configuration and
-evaluation step, the mean over seeds and the min-max range; the final row is what the README's
-choice of default encoder should rest on.
+Evaluation protocol (both libraries): 10 episodes of the standard 1,000 simulator frames, deterministic
+policy, stock CarRacing rules (no early end for lack of progress), every ``--eval-freq`` agent steps,
+on fixed tracks (td3drive: its per-episode evaluation seeds; SB3: one eval env seeded with seed + 1).
+A run is stopped with SIGINT when its budget is spent (td3drive writes a checkpoint and its report);
+its curve is on disk as it goes (td3drive's event file, SB3's curve.csv), so an interrupted run still
+leaves its numbers. ``--parallel`` runs the configurations of one seed side by side, one torch thread
+each: the same wall-clock on the same machine for all, at a fraction of it each.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -23,72 +31,124 @@ import numpy as np
 from td3drive import tags
 from td3drive.analysis.events import read_run
 
-
-def td3drive_curve(run: Path) -> tuple[np.ndarray, np.ndarray]:
-    s = read_run(run).series[tags.EVAL_MEAN_REWARD]
-    return s.steps, s.values
-
-
-def sb3_curve(out: Path) -> tuple[np.ndarray, np.ndarray]:
-    data = np.load(out / "evaluations.npz")
-    return data["timesteps"], data["results"].mean(axis=1)
+CONFIGS = ("default", "reference", "sb3")
+LABELS = {"default": "td3drive default", "reference": "reference recipe (examples/reference.yaml)",
+          "sb3": "SB3 TD3 CnnPolicy, SB3 defaults"}
 
 
-def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--steps", type=int, default=100_000)
-    p.add_argument("--eval-freq", type=int, default=10_000)
-    p.add_argument("--eval-episodes", type=int, default=10)
-    p.add_argument("--seeds", default="0,1,2")
-    p.add_argument("--out", default="bench/out/learning")
-    p.add_argument("--skip-sb3", action="store_true")
-    p.add_argument("--device", default="auto")
-    args = p.parse_args()
-    out = Path(args.out)
-    seeds = [int(s) for s in args.seeds.split(",")]
-    curves: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
-    for seed in seeds:
-        for encoder in ("critic", "separate"):
-            run = out / f"td3drive-{encoder}-seed{seed}"
-            if not (run / "report.json").exists():
-                subprocess.run([sys.executable, "-m", "td3drive.cli", "train", "--run-dir", str(run), "--seed", str(seed),
-                                "--max-timesteps", str(args.steps), "--eval-freq", str(args.eval_freq),
-                                "--checkpoint-freq", "0", "--device", args.device,
-                                "--set", f"agent.encoder={encoder}", "--set", f"training.num_eval_episodes={args.eval_episodes}",
-                                "--set", "logging.progress=false"], check=False)
-            curves.setdefault(f"td3drive {encoder}", []).append(td3drive_curve(run))
-        if not args.skip_sb3:
-            sb3 = out / f"sb3-seed{seed}"
-            if not (sb3 / "evaluations.npz").exists():
-                subprocess.run([sys.executable, "bench/sb3_td3.py", "--max-timesteps", str(args.steps), "--eval-freq",
-                                str(args.eval_freq), "--eval-episodes", str(args.eval_episodes), "--out", str(sb3),
-                                "--seed", str(seed)], check=True)
-            curves.setdefault("SB3 TD3 CnnPolicy", []).append(sb3_curve(sb3))
+def command(config: str, seed: int, run: Path, eval_freq: int) -> list[str]:
+    if config == "sb3":
+        return [sys.executable, "bench/sb3_td3.py", "--defaults", "--max-timesteps", "10000000", "--eval-freq",
+                str(eval_freq), "--out", str(run), "--seed", str(seed)]
+    cmd = [sys.executable, "-m", "td3drive.cli", "train", "--run-dir", str(run), "--seed", str(seed),
+           "--max-timesteps", "10000000", "--eval-freq", str(eval_freq), "--checkpoint-freq", str(eval_freq),
+           "--set", "logging.progress=false"]
+    return cmd + (["--config", "examples/reference.yaml"] if config == "reference" else [])
 
+
+def run_all(jobs: list[tuple[str, int, Path]], budget_s: float, eval_freq: int, threads: int) -> None:
+    """Start ``jobs`` together; SIGINT each when the budget is spent, then wait for it to finish."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    procs = []
+    for config, seed, run in jobs:
+        run.mkdir(parents=True, exist_ok=True)
+        log = open(run.parent / f"{run.name}.log", "w")
+        procs.append((subprocess.Popen(command(config, seed, run, eval_freq), stdout=log, stderr=subprocess.STDOUT,
+                                       env=env), log))
+    deadline = time.monotonic() + budget_s
+    while time.monotonic() < deadline and any(p.poll() is None for p, _ in procs):
+        time.sleep(5)
+    for p, _ in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+    for p, log in procs:
+        try:
+            p.wait(timeout=600)
+        except subprocess.TimeoutExpired:
+            p.kill()
+        log.close()
+
+
+def td3drive_curve(run: Path) -> dict[str, np.ndarray]:
+    """Eval return per evaluation, with the agent steps, simulator frames and wall-clock seconds since the
+    run's first logged scalar at the step the policy snapshot was taken."""
+    series = read_run(run).series
+    ev, frames = series[tags.EVAL_MEAN_REWARD], series[tags.FRAMES]
+    start = min(s.wall_times.min() for s in series.values() if len(s.wall_times))
+    return {"steps": ev.steps, "frames": np.interp(ev.steps, frames.steps, frames.values),
+            "wall_s": np.interp(ev.steps, frames.steps, frames.wall_times) - start, "return": ev.values}
+
+
+def sb3_curve(run: Path) -> dict[str, np.ndarray]:
+    with open(run / "curve.csv") as f:
+        rows = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
+    return {k: np.array([r[k] for r in rows]) for k in ("steps", "frames", "wall_s", "return")}
+
+
+def curve(config: str, run: Path) -> dict[str, np.ndarray] | None:
+    try:
+        return sb3_curve(run) if config == "sb3" else td3drive_curve(run)
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def report(out: Path, configs: list[str], seeds: list[int]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4))
-    print(f"\n| configuration | env steps | mean eval return over {len(seeds)} seeds | min | max |")
-    print("|---|---|---|---|---|")
-    for name, runs in curves.items():
-        n = min(len(s) for s, _ in runs)
-        steps = runs[0][0][:n]
-        values = np.stack([v[:n] for _, v in runs])
-        mean = values.mean(axis=0)
-        ax.plot(steps, mean, label=name)
-        ax.fill_between(steps, values.min(axis=0), values.max(axis=0), alpha=0.2)
-        for i in range(n):
-            print(f"| {name} | {steps[i]:,} | {mean[i]:.1f} | {values[:, i].min():.1f} | {values[:, i].max():.1f} |")
-    ax.set_xlabel("env steps")
-    ax.set_ylabel("mean evaluation return")
-    ax.legend()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    print("| configuration | seed | evaluations | agent steps | frames | wall-clock (min) | eval return | best |")
+    print("|---|---|---|---|---|---|---|---|")
+    for config in configs:
+        for seed in seeds:
+            c = curve(config, out / f"{config}-seed{seed}")
+            if c is None or not len(c["return"]):
+                print(f"| {LABELS[config]} | {seed} | 0 | | | | no evaluation | |")
+                continue
+            label = f"{LABELS[config]}, seed {seed}"
+            axes[0].plot(c["frames"], c["return"], marker="o", label=label)
+            axes[1].plot(c["wall_s"] / 60, c["return"], marker="o", label=label)
+            print(f"| {LABELS[config]} | {seed} | {len(c['return'])} | {int(c['steps'][-1]):,} | {int(c['frames'][-1]):,} "
+                  f"| {c['wall_s'][-1] / 60:.0f} | {c['return'][-1]:.1f} | {c['return'].max():.1f} |")
+    axes[0].set_xlabel("simulator frames")
+    axes[1].set_xlabel("wall-clock minutes")
+    axes[0].set_ylabel("mean evaluation return (10 episodes, 1,000 frames)")
+    for ax in axes:
+        ax.axhline(900, color="grey", ls=":", lw=1)
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=7)
     fig.tight_layout()
     out.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out / "learning.png", dpi=120)
+    fig.savefig(out / "learning.png", dpi=110)
     print(f"\ncurves: {out / 'learning.png'}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--configs", default="default,reference,sb3", help="comma-separated: " + ", ".join(CONFIGS))
+    p.add_argument("--budget-s", type=float, default=3600.0, help="wall-clock seconds per run")
+    p.add_argument("--eval-freq", type=int, default=5000, help="agent steps between evaluations")
+    p.add_argument("--seeds", default="0")
+    p.add_argument("--parallel", action="store_true", help="run the configurations of a seed at the same time")
+    p.add_argument("--report-only", action="store_true")
+    p.add_argument("--out", default="bench/out/learning")
+    args = p.parse_args()
+    configs = args.configs.split(",")
+    if unknown := set(configs) - set(CONFIGS):
+        p.error(f"--configs {','.join(sorted(unknown))}: allowed are {', '.join(CONFIGS)}")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    out = Path(args.out)
+    if not args.report_only:
+        for seed in seeds:
+            jobs = [(c, seed, out / f"{c}-seed{seed}") for c in configs]
+            if args.parallel:
+                run_all(jobs, args.budget_s, args.eval_freq, threads=1)
+            else:
+                for job in jobs:
+                    run_all([job], args.budget_s, args.eval_freq, threads=os.cpu_count() or 1)
+    report(out, configs, seeds)
 
 
 if __name__ == "__main__":

@@ -83,8 +83,15 @@ class EnvConfig:
                       "backend: carracing (gymnasium CarRacing-v3), lanekeep (tiny built-in visual task), "
                       "highway / racetrack (highway-env, extra `highway`), carla (a CARLA server, extra `carla`)")
     scenario: int = _leaf(0, _non_negative(), "backend scenario; backends without scenarios accept only 0")
-    action_repeat: int = _leaf(1, _positive(), "simulator steps per agent action (rewards summed)")
-    max_episode_steps: int = _leaf(1000, _positive(), "time limit in agent steps (truncation, bootstrapped)")
+    action_repeat: int = _leaf(4, _positive(),
+                               "simulator frames per agent action (rewards summed); highway/racetrack ignore it "
+                               "(their agent step is env.policy_frequency)")
+    max_episode_frames: int = _leaf(1000, _positive(),
+                                    "time limit in simulator frames, whatever the action repeat (truncation, "
+                                    "bootstrapped): CarRacing's standard episode is 1,000 frames")
+    no_progress_frames: int = _leaf(200, _non_negative(),
+                                    "carracing, training episodes only: truncate after N frames without a new "
+                                    "track tile (0 disables; evaluation always keeps the stock rules)")
     fast_render: bool = _leaf(True, None, "carracing: vectorised road drawing (pixel-identical frames, ~2x faster steps)")
     blank_frame_steps: int = _leaf(50, _non_negative(),
                                    "raise if every frame of the first N steps is one value (0 disables)")
@@ -114,7 +121,12 @@ class EnvConfig:
 class AgentConfig:
     encoder: str = _leaf("critic", _one_of("critic", "separate"),
                          "critic: one CNN trained by the critic loss only; separate: actor and critic CNNs")
-    features_dim: int = _leaf(512, _positive(), "NatureCNN output width")
+    features_dim: int = _leaf(50, _positive(), "NatureCNN output width (the image features the heads read)")
+    trunk: str = _leaf("layernorm", _one_of("relu", "layernorm"),
+                       "after the NatureCNN's linear layer: relu (Nature DQN) or layernorm (LayerNorm + tanh, DrQ-v2)")
+    augment_pad: int = _leaf(4, _non_negative(),
+                             "DrQ random shift in the update: up to N pixels, edges replicated (0 disables)")
+    n_step: int = _leaf(3, _positive(), "rewards summed into each critic target (1 = one-step TD3; DrQ-v2 uses 3)")
     hidden_dim: int = _leaf(256, _positive(), "width of the actor and critic head MLPs")
     actor_lr: float = _leaf(3e-4, _positive(), "Adam learning rate of the actor")
     critic_lr: float = _leaf(3e-4, _positive(), "Adam learning rate of the critics")
@@ -123,7 +135,11 @@ class AgentConfig:
     policy_freq: int = _leaf(2, _positive(), "actor and target update every N critic updates")
     policy_noise: float = _leaf(0.2, _non_negative(), "std of target policy smoothing noise")
     noise_clip: float = _leaf(0.5, _non_negative(), "clip of target policy smoothing noise")
-    exploration_noise: float = _leaf(0.1, _non_negative(), "std of Gaussian exploration noise")
+    exploration_noise: float = _leaf(0.1, _non_negative(), "std of Gaussian exploration noise (at the start of the decay)")
+    exploration_noise_final: float | None = _leaf(None, _opt(_non_negative()),
+                                                  "std reached after exploration_decay_steps, linearly "
+                                                  "(null: constant exploration_noise; DrQ-v2: 1.0 -> 0.1)")
+    exploration_decay_steps: int = _leaf(100_000, _positive(), "agent steps over which the exploration std decays")
     max_grad_norm: float | None = _leaf(10.0, _opt(_positive()),
                                         "per-group gradient clipping threshold (null disables)")
     precision: str = _leaf("fp32", _one_of("fp32", "bf16"),
@@ -136,10 +152,11 @@ class TrainingConfig:
     device: str = _leaf("auto", _one_of("auto", "cpu", "cuda"), "torch device")
     max_timesteps: int = _leaf(1_000_000, _positive(), "env steps to train for")
     learning_starts: int = _leaf(1000, _non_negative(), "uniform random actions before this many steps")
-    train_freq: int = _leaf(50, _positive(), "run gradient_steps updates every N env steps")
-    gradient_steps: int = _leaf(1, _positive(), "updates per train_freq env steps")
+    train_freq: int = _leaf(1, _positive(), "run gradient_steps updates every N env steps")
+    gradient_steps: int = _leaf(1, _positive(),
+                                "updates per train_freq env steps (updates per env step = gradient_steps / train_freq)")
     num_envs: int = _leaf(1, _positive(), "parallel collection envs (processes); actions for all in one forward pass")
-    batch_size: int = _leaf(256, _positive(), "transitions per update")
+    batch_size: int = _leaf(128, _positive(), "transitions per update")
     buffer_size: int = _leaf(1_000_000, _positive(), "replay capacity in transitions (capped to max_timesteps)")
     eval_freq: int = _leaf(10_000, _non_negative(), "evaluate every N env steps (0 disables)")
     num_eval_episodes: int = _leaf(10, _positive(), "deterministic episodes per evaluation")

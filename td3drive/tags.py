@@ -64,6 +64,10 @@ def env_reward(term: str) -> str:
 ENV_STEPS_PER_S = "progress/env_steps_per_s"
 UPDATES_PER_S = "progress/updates_per_s"
 BUFFER_SIZE = "progress/buffer_size"
+# Not in DESIGN's table: simulator frames so far (agent steps x action repeat, fewer at episode ends),
+# the x axis published CarRacing results use; and the current exploration noise std.
+FRAMES = "progress/frames"
+EXPLORATION_STD = "progress/exploration_std"
 
 # Tags written only on updates that trained the actor (delayed policy updates).
 ACTOR_UPDATE_TAGS: tuple[str, ...] = (

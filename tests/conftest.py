@@ -13,7 +13,8 @@ def tiny_sets():
     """--set items for a short LaneKeep run."""
     return [
         "env.name=lanekeep",
-        "env.max_episode_steps=50",
+        "env.max_episode_frames=50",
+        "env.action_repeat=1",
         "training.learning_starts=64",
         "training.train_freq=4",
         "training.batch_size=16",

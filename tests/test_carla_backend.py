@@ -102,7 +102,7 @@ def test_integration_episode_and_cleanup():
     before = world.get_settings().synchronous_mode
     actors_before = len(world.get_actors())
     env = make_env(build_config(sets=["env.name=carla", f"env.carla_host={HOST}", f"env.carla_port={PORT}",
-                                      "env.scenario=0", "env.max_episode_steps=40"]))
+                                      "env.scenario=0", "env.max_episode_frames=40"]))
     try:
         obs, _ = env.reset(seed=0)
         check_contract(obs, 13)
@@ -129,7 +129,7 @@ def fake_env(monkeypatch, world, **sets):
     from td3drive.envs import make_env
 
     monkeypatch.setitem(sys.modules, "carla", fake_carla.module(world))
-    items = ["env.name=carla", "env.scenario=0", "env.max_episode_steps=30", "env.blank_frame_steps=5"]
+    items = ["env.name=carla", "env.scenario=0", "env.max_episode_frames=30", "env.blank_frame_steps=5"]
     return make_env(build_config(sets=items + [f"env.{k}={v}" for k, v in sets.items()]))
 
 

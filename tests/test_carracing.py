@@ -34,7 +34,7 @@ def test_ego_state_signs_heading_and_right_offset():
 
 
 def test_carracing_contract_and_state_vector():
-    env = make_env(EnvConfig(name="carracing", max_episode_steps=30))
+    env = make_env(EnvConfig(name="carracing", max_episode_frames=30))
     obs, _ = env.reset(seed=3)
     check_contract(obs, VECTOR_DIM)
     assert abs(obs["vector"][2]) < 0.1 and abs(obs["vector"][3]) < 0.1  # starts on the centre line
@@ -49,7 +49,7 @@ def test_carracing_contract_and_state_vector():
 
 
 def test_carracing_off_playfield_is_a_termination():
-    env = make_env(EnvConfig(name="carracing", max_episode_steps=1000))
+    env = make_env(EnvConfig(name="carracing", max_episode_frames=1000))
     env.reset(seed=0)
     car = env.unwrapped.car
     car.hull.position = (1e4, 0.0)  # teleport beyond the playfield

@@ -18,7 +18,7 @@ def test_train_carracing_end_to_end_then_eval_and_analyze(tmp_path):
                  "--scenario", "0", "--run-dir", str(run),
                  "--set", "training.learning_starts=100", "--set", "training.train_freq=50",
                  "--set", "training.batch_size=32", "--set", "training.num_eval_episodes=1",
-                 "--set", "env.max_episode_steps=150", "--set", "logging.log_freq=50", "--set", "logging.progress=false"])
+                 "--set", "env.max_episode_frames=150", "--set", "logging.log_freq=50", "--set", "logging.progress=false"])
     assert code == 0
     assert (run / "config.yaml").is_file() and (run / "checkpoints/step_300.pt").is_file()
     assert (run / "checkpoints/latest.pt").resolve().name == "step_300.pt"

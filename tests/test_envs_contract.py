@@ -35,7 +35,7 @@ class Scripted(gym.Env):
 
 
 def wrap(base, **kw):
-    args = dict(vector_dim=2, ego_vector=base.ego_vector, action_repeat=1, max_episode_steps=10, blank_frame_steps=50)
+    args = dict(vector_dim=2, ego_vector=base.ego_vector, action_repeat=1, max_episode_frames=10, blank_frame_steps=50)
     args.update(kw)
     return apply_contract(base, **args)
 
@@ -59,18 +59,18 @@ def test_stack_is_oldest_first_with_reset_padding_and_vector_attached():
 
 
 def test_truncation_and_termination_stay_distinct():
-    env = wrap(Scripted(), max_episode_steps=10)
+    env = wrap(Scripted(), max_episode_frames=10)
     env.reset(seed=0)
     flags = [env.step(np.zeros(2, np.float32))[2:4] for _ in range(10)]
     assert flags[-1] == (False, True) and not any(any(f) for f in flags[:-1])
-    env = wrap(Scripted(terminate_at=3), max_episode_steps=10)
+    env = wrap(Scripted(terminate_at=3), max_episode_frames=10)
     env.reset(seed=0)
     flags = [env.step(np.zeros(2, np.float32))[2:4] for _ in range(3)]
     assert flags[-1] == (True, False)
 
 
 def test_action_repeat_sums_rewards_and_stops_at_episode_end():
-    env = wrap(Scripted(terminate_at=5), action_repeat=3, max_episode_steps=100)
+    env = wrap(Scripted(terminate_at=5), action_repeat=3, max_episode_frames=100)
     env.reset(seed=0)
     _, r, term, trunc, _ = env.step(np.array([0.5, 0], np.float32))
     assert r == pytest.approx(1.5) and not term
@@ -79,7 +79,7 @@ def test_action_repeat_sums_rewards_and_stops_at_episode_end():
 
 
 def test_blank_frames_raise_after_the_configured_steps():
-    env = wrap(Scripted(frame_value=0), blank_frame_steps=50, max_episode_steps=1000)
+    env = wrap(Scripted(frame_value=0), blank_frame_steps=50, max_episode_frames=1000)
     env.reset(seed=0)
     with pytest.raises(BlankFrameError, match="first 50 steps.*single value 0"):
         for _ in range(60):
@@ -87,11 +87,11 @@ def test_blank_frames_raise_after_the_configured_steps():
 
 
 def test_uniform_but_not_blank_scenes_and_disabled_check_do_not_raise():
-    env = wrap(Scripted(), blank_frame_steps=50, max_episode_steps=1000)
+    env = wrap(Scripted(), blank_frame_steps=50, max_episode_frames=1000)
     env.reset(seed=0)
     for _ in range(60):
         env.step(np.zeros(2, np.float32))
-    env = wrap(Scripted(frame_value=7), blank_frame_steps=0, max_episode_steps=1000)
+    env = wrap(Scripted(frame_value=7), blank_frame_steps=0, max_episode_frames=1000)
     env.reset(seed=0)
     for _ in range(60):
         env.step(np.zeros(2, np.float32))

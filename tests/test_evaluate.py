@@ -5,7 +5,7 @@ from td3drive.config import EnvConfig, TrainingConfig
 from td3drive.envs import make_env
 from td3drive.evaluate import episode_seed, eval_workers, evaluate, make_eval_envs
 
-CFG = EnvConfig(name="lanekeep", max_episode_steps=40)
+CFG = EnvConfig(name="lanekeep", max_episode_frames=40)
 
 
 def make():
@@ -52,7 +52,7 @@ def test_async_evaluator_matches_sync_on_the_same_snapshot():
     from td3drive.config import from_dict
     from td3drive.evaluate import AsyncEvaluator, SyncEvaluator
 
-    cfg = from_dict({"env": {"name": "lanekeep", "max_episode_steps": 30},
+    cfg = from_dict({"env": {"name": "lanekeep", "max_episode_frames": 30},
                      "agent": {"features_dim": 32, "hidden_dim": 16},
                      "training": {"num_eval_episodes": 3, "seed": 4}})
     torch.manual_seed(0)

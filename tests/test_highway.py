@@ -101,7 +101,7 @@ def test_trainer_logs_each_reward_term(display, tmp_path):
     from td3drive.analysis.events import read_run
     from td3drive.train import train
 
-    cfg = build_config(sets=["env.name=racetrack", "env.max_episode_steps=30", "training.max_timesteps=60",
+    cfg = build_config(sets=["env.name=racetrack", "env.max_episode_frames=30", "training.max_timesteps=60",
                              "training.learning_starts=1000", "training.eval_freq=0", "training.checkpoint_freq=0",
                              "logging.progress=false", "agent.features_dim=32", "agent.hidden_dim=16"])
     train(cfg, tmp_path / "r")

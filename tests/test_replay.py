@@ -60,7 +60,8 @@ def check_against_naive(buffer, naive, n_check):
         np.testing.assert_array_equal(b.vector[j].numpy(), obs["vector"])
         np.testing.assert_array_equal(b.next_vector[j].numpy(), nxt["vector"])
         assert b.reward[j].item() == pytest.approx(r)
-        assert b.terminated[j].item() == float(term)  # truncation is never a termination
+        # one-step targets: gamma, or 0 after a termination (a truncation is never a termination)
+        assert b.discount[j].item() == pytest.approx(0.0 if term else buffer.gamma)
 
 
 def test_matches_naive_buffer_before_wraparound():

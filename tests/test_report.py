@@ -83,7 +83,7 @@ def test_analysis_never_imports_torch_or_the_trainer():
 
 
 def test_a_stage_gates_on_every_criterion(tmp_path):
-    cfg = "agent: {max_grad_norm: 10.0}\nenv: {name: carracing, max_episode_steps: 1000}\n"
+    cfg = "agent: {max_grad_norm: 10.0}\nenv: {name: carracing, max_episode_frames: 1000}\n"
     run = healthy(tmp_path / "ok", config=cfg)
     # Without a stage the run is GO; the built-in stage criteria (section 9) pass too.
     assert analyze(run).verdict == "GO"

@@ -14,24 +14,24 @@ def batch(seed=0):
     g = torch.Generator().manual_seed(seed)
     img = lambda: torch.randint(0, 256, (B, 4, 84, 84), dtype=torch.uint8, generator=g)
     return Batch(img(), torch.randn(B, K, generator=g), torch.rand(B, 2, generator=g) * 2 - 1,
-                 torch.randn(B, generator=g), img(), torch.randn(B, K, generator=g), torch.zeros(B))
+                 torch.randn(B, generator=g), img(), torch.randn(B, K, generator=g), torch.full((B,), 0.99))
 
 
 def agent(**kw):
     torch.manual_seed(0)
-    cfg = dict(features_dim=32, hidden_dim=16)
+    cfg = dict(features_dim=32, hidden_dim=16, augment_pad=0)  # augmentation: tests/test_augment.py
     cfg.update(kw)
     return TD3(K, AgentConfig(**cfg))
 
 
 def test_clipped_double_q_target_by_hand():
     r = torch.tensor([1.0, 1.0, -2.0])
-    term = torch.tensor([0.0, 1.0, 0.0])
+    discount = torch.tensor([0.5, 0.0, 0.25])  # gamma 0.5: one step, a termination, two steps (n-step)
     q1 = torch.tensor([10.0, 10.0, 3.0])
     q2 = torch.tensor([4.0, 20.0, 5.0])
-    y = clipped_double_q_target(r, term, 0.5, q1, q2)
-    # min of twins (4, -, 3), discounted by 0.5; the terminated row does not bootstrap
-    assert y.tolist() == [3.0, 1.0, -0.5]
+    y = clipped_double_q_target(r, discount, q1, q2)
+    # min of twins (4, -, 3), discounted by gamma^m; the terminated row does not bootstrap
+    assert y.tolist() == [3.0, 1.0, -1.25]
 
 
 def test_target_smoothing_noise_is_clipped_then_action_clipped():

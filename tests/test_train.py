@@ -31,7 +31,7 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, tiny_sets):
             assert torch.equal(a, b), name
     obs = full.obs
     np.testing.assert_array_equal(full.obs["image"], resumed.obs["image"])
-    np.testing.assert_array_equal(full._select_action(), resumed._select_action())
+    np.testing.assert_array_equal(full._behaviour_actions((2,)), resumed._behaviour_actions((2,)))
     np.testing.assert_array_equal(full.agent.act(obs["image"], obs["vector"]), resumed.agent.act(obs["image"], obs["vector"]))
 
 
@@ -64,7 +64,7 @@ def test_truncated_episodes_are_stored_as_bootstrappable(tmp_path, tiny_sets):
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_learns_the_lanekeep_task_clearly_better_than_random(tmp_path, precision):
     cfg = build_config(sets=[
-        f"agent.precision={precision}", "env.name=lanekeep", "env.max_episode_steps=100",
+        f"agent.precision={precision}", "env.name=lanekeep", "env.max_episode_frames=100", "env.action_repeat=1",
         "training.max_timesteps=900", "training.learning_starts=200", "training.train_freq=2",
         "training.batch_size=64", "training.eval_freq=0", "training.checkpoint_freq=0",
         "logging.progress=false", "training.seed=0",

@@ -16,10 +16,18 @@ from torch import nn
 VECTOR_FEATURES = 64
 
 
-class NatureCNN(nn.Module):
-    """Mnih et al. (2015): 32@8x8/4, 64@4x4/2, 64@3x3/1, then a ReLU linear layer to ``features_dim``."""
+TRUNKS = ("relu", "layernorm")
 
-    def __init__(self, in_channels: int = 4, features_dim: int = 512, image_size: int = 84):
+
+class NatureCNN(nn.Module):
+    """Mnih et al. (2015): 32@8x8/4, 64@4x4/2, 64@3x3/1, then a linear layer to ``features_dim``.
+
+    ``trunk`` is what follows that linear layer: ``relu`` (Nature DQN) or ``layernorm`` (LayerNorm,
+    then tanh: DrQ-v2's trunk), which keeps every feature in [-1, 1] whatever the critic does to the
+    convolutions, so the heads never read features that drift in scale.
+    """
+
+    def __init__(self, in_channels: int = 4, features_dim: int = 512, image_size: int = 84, trunk: str = "relu"):
         super().__init__()
         self.convs = nn.Sequential(
             nn.Conv2d(in_channels, 32, 8, stride=4), nn.ReLU(),
@@ -29,7 +37,10 @@ class NatureCNN(nn.Module):
         )
         with torch.no_grad():
             n_flat = self.convs(torch.zeros(1, in_channels, image_size, image_size)).shape[1]
-        self.fc = nn.Sequential(nn.Linear(n_flat, features_dim), nn.ReLU())
+        if trunk not in TRUNKS:
+            raise ValueError(f"trunk {trunk!r}: must be one of {TRUNKS}")
+        norm = [nn.ReLU()] if trunk == "relu" else [nn.LayerNorm(features_dim), nn.Tanh()]
+        self.fc = nn.Sequential(nn.Linear(n_flat, features_dim), *norm)
         # NHWC: oneDNN's (and cuDNN's) fast convolution layout. Measured on 2 CPU threads, batch 256:
         # forward 54 -> 31 ms, forward + backward 135 -> 92 ms (bench/update_throughput.py for the update).
         self.convs.to(memory_format=torch.channels_last)
@@ -51,9 +62,9 @@ def mlp(in_dim: int, hidden: int, out_dim: int, n_hidden: int = 2) -> nn.Sequent
 class Encoder(nn.Module):
     """Image + vector -> fused features ``[B, features_dim + 64]``."""
 
-    def __init__(self, vector_dim: int, features_dim: int = 512):
+    def __init__(self, vector_dim: int, features_dim: int = 512, trunk: str = "relu"):
         super().__init__()
-        self.cnn = NatureCNN(features_dim=features_dim)
+        self.cnn = NatureCNN(features_dim=features_dim, trunk=trunk)
         self.vector = nn.Sequential(nn.Linear(vector_dim, VECTOR_FEATURES), nn.ReLU())
         self.out_dim = features_dim + VECTOR_FEATURES
 

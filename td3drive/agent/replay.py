@@ -10,6 +10,13 @@ same episode, clamped at the episode's first frame, which is exactly gymnasium's
 Memory: about 7.1 KB per transition for ``uint8[4, 84, 84]`` + ``float32[k]`` (one 7,056-byte
 frame, the vector, action, reward, flags), against 56 KB for storing ``obs`` and ``next_obs`` stacks.
 Observations are stored as uint8, never float.
+
+n-step returns (``n_step`` > 1, DrQ-v2 uses 3) are built at sampling time from the same slots: the
+reward of a sampled transition is ``sum_{k<m} gamma^k r_{t+k}`` and its bootstrap observation is
+slot ``t + m``, where ``m`` is n, or fewer when the episode ends inside the n steps (a termination
+zeroes the discount; a time-limit truncation bootstraps from the final observation), or when the
+newest transitions of the running episode are not written yet. It never crosses into the next
+episode, because an episode's final observation is a slot of its own.
 """
 
 from __future__ import annotations
@@ -34,9 +41,9 @@ class Batch(NamedTuple):
     vector: torch.Tensor  # float32 [B, k]
     action: torch.Tensor  # float32 [B, 2]
     reward: torch.Tensor  # float32 [B]
-    next_image: torch.Tensor  # uint8 [B, 4, 84, 84]
+    next_image: torch.Tensor  # uint8 [B, 4, 84, 84]: the bootstrap observation, m <= n steps later
     next_vector: torch.Tensor  # float32 [B, k]
-    terminated: torch.Tensor  # float32 [B]: 1 only for a true termination, never for a time limit
+    discount: torch.Tensor  # float32 [B]: gamma^m for a bootstrapped target, 0 after a termination
 
 
 def available_memory_bytes() -> int:
@@ -73,7 +80,13 @@ class ReplayBuffer:
         action_dim: int = 2,
         seed: int = 0,
         memory_limit_bytes: int | None = None,
+        n_step: int = 1,
+        gamma: float = 0.99,
     ):
+        """``n_step``: rewards summed per sampled transition (1 = plain TD3); ``gamma``: their discount."""
+        if n_step < 1:
+            raise ValueError(f"n_step = {n_step}: must be >= 1")
+        self.n_step, self.gamma = n_step, gamma
         self.capacity = capacity
         self.n_slots = slots_for(capacity)
         need = self.n_slots * bytes_per_slot(frame_shape, vector_dim, action_dim)
@@ -152,11 +165,36 @@ class ReplayBuffer:
         self.size += 1
         self._open = not (terminated or truncated)
 
-    def _stack_indices(self, idx: np.ndarray) -> np.ndarray:
-        """Slots of the 5 frames that make up obs (first 4) and next_obs (last 4) of transitions ``idx``."""
-        nxt = (idx + 1) % self.n_slots
-        back = np.minimum(np.arange(STACK, -1, -1)[None, :], self.episode_pos[nxt][:, None])
-        return (nxt[:, None] - back) % self.n_slots
+    def _stack(self, last: np.ndarray) -> np.ndarray:
+        """Slots ``[B, 4]`` of the frame stacks that end at slots ``last`` (clamped at the episode start)."""
+        back = np.minimum(np.arange(STACK - 1, -1, -1)[None, :], self.episode_pos[last][:, None])
+        return (last[:, None] - back) % self.n_slots
+
+    def n_step_targets(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For transition slots ``idx``: (discounted reward sum ``float32[B]``, bootstrap discount
+        ``float32[B]`` = gamma^m or 0 after a termination, bootstrap observation slot ``int[B]``).
+
+        Vectorised over the batch; the loop runs over the n steps only.
+        """
+        reward = np.zeros(len(idx), np.float64)
+        scale = np.ones(len(idx), np.float64)  # gamma^k for the k-th reward, then gamma^m
+        terminal = np.zeros(len(idx), bool)
+        boot = idx.copy()
+        alive = np.ones(len(idx), bool)  # still summing rewards
+        j = idx.copy()
+        for _ in range(self.n_step):
+            a = np.flatnonzero(alive)
+            reward[a] += scale[a] * self.rewards[j[a]]
+            scale[a] *= self.gamma
+            nxt = (j + 1) % self.n_slots
+            boot[a] = nxt[a]
+            terminal[a] = self.terminated[j[a]]
+            ended = self.terminated[j] | self.truncated[j]
+            # Stop at the episode's end, and before a slot whose transition is not written yet (the
+            # running episode's newest observation): it has no action or reward to sum.
+            alive &= ~ended & self.is_transition[nxt]
+            j = nxt
+        return reward.astype(np.float32), (scale * ~terminal).astype(np.float32), boot
 
     def sample_indices(self, batch_size: int) -> np.ndarray:
         """Uniform sample of transition slots (rejection sampling over the few non-transition slots)."""
@@ -169,19 +207,19 @@ class ReplayBuffer:
         return out[:batch_size]
 
     def sample(self, batch_size: int, device: torch.device | str = "cpu") -> Batch:
-        """Sample ``batch_size`` transitions uniformly, as tensors on ``device``."""
+        """Sample ``batch_size`` transitions uniformly (n-step targets when ``n_step`` > 1), as tensors on ``device``."""
         idx = self.sample_indices(batch_size)
-        frames = self.frames[self._stack_indices(idx)]  # [B, 5, H, W]
-        nxt = (idx + 1) % self.n_slots
+        reward, discount, boot = self.n_step_targets(idx)
+        frames = self.frames[np.concatenate([self._stack(idx), self._stack(boot)], axis=1)]  # [B, 8, H, W]
         t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device, non_blocking=True)
         return Batch(
             image=t(frames[:, :STACK]),
             vector=t(self.vectors[idx]),
             action=t(self.actions[idx]),
-            reward=t(self.rewards[idx]),
-            next_image=t(frames[:, 1:]),
-            next_vector=t(self.vectors[nxt]),
-            terminated=t(self.terminated[idx].astype(np.float32)),
+            reward=t(reward),
+            next_image=t(frames[:, STACK:]),
+            next_vector=t(self.vectors[boot]),
+            discount=t(discount),
         )
 
     _ARRAYS = ("frames", "vectors", "actions", "rewards", "terminated", "truncated", "episode_pos", "is_transition")
@@ -224,11 +262,11 @@ class VectorReplay:
     as one: each batch draws from the streams in proportion to the transitions they hold."""
 
     def __init__(self, num_envs: int, capacity: int, vector_dim: int, seed: int = 0,
-                 memory_limit_bytes: int | None = None):
+                 memory_limit_bytes: int | None = None, n_step: int = 1, gamma: float = 0.99):
         limit = available_memory_bytes() if memory_limit_bytes is None else memory_limit_bytes
         per_env = -(-capacity // num_envs)
-        self.buffers = [ReplayBuffer(per_env, vector_dim, seed=seed * 1000 + i, memory_limit_bytes=limit // num_envs)
-                        for i in range(num_envs)]
+        self.buffers = [ReplayBuffer(per_env, vector_dim, seed=seed * 1000 + i, memory_limit_bytes=limit // num_envs,
+                                     n_step=n_step, gamma=gamma) for i in range(num_envs)]
         self.rng = np.random.default_rng(np.random.SeedSequence([seed, 11]))
 
     def __len__(self) -> int:

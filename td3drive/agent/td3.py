@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch.nn.utils import clip_grad_norm_, get_total_norm
 
 from td3drive import tags
+from td3drive.agent.augment import random_shift
 from td3drive.agent.networks import Actor, Critic, Encoder, parameter_groups
 from td3drive.agent.replay import Batch
 from td3drive.config import AgentConfig
@@ -30,13 +31,15 @@ def smoothed_target_action(target_action: torch.Tensor, policy_noise: float, noi
 
 
 def clipped_double_q_target(
-    reward: torch.Tensor, terminated: torch.Tensor, gamma: float, target_q1: torch.Tensor, target_q2: torch.Tensor
+    reward: torch.Tensor, discount: torch.Tensor, target_q1: torch.Tensor, target_q2: torch.Tensor
 ) -> torch.Tensor:
-    """``y = r + gamma * (1 - terminated) * min(Q1', Q2')``, all ``[B]``.
+    """``y = R + discount * min(Q1', Q2')``, all ``[B]``.
 
-    Bootstrapping stops at a termination only; a time-limit truncation is bootstrapped.
+    ``R`` is the (n-step) discounted reward sum and ``discount`` is ``gamma^m`` for the m steps it
+    covers, 0 after a termination: bootstrapping stops at a termination only; a time-limit
+    truncation is bootstrapped (``td3drive.agent.replay``).
     """
-    return reward + (1.0 - terminated) * gamma * torch.min(target_q1, target_q2)
+    return reward + discount * torch.min(target_q1, target_q2)
 
 
 class TD3:
@@ -49,8 +52,8 @@ class TD3:
         # bf16: the encoders' convolutions and linear layers run under autocast (fp32 weights, Adam state,
         # heads, losses and gradient norms); their features are cast back to fp32 before the heads.
         self.bf16 = cfg.precision == "bf16"
-        critic_encoder = Encoder(vector_dim, cfg.features_dim)
-        actor_encoder = Encoder(vector_dim, cfg.features_dim) if self.separate else None
+        critic_encoder = Encoder(vector_dim, cfg.features_dim, cfg.trunk)
+        actor_encoder = Encoder(vector_dim, cfg.features_dim, cfg.trunk) if self.separate else None
         self.critic = Critic(critic_encoder, cfg.hidden_dim, action_dim).to(self.device)
         self.actor = Actor(critic_encoder.out_dim, cfg.hidden_dim, action_dim, actor_encoder).to(self.device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
@@ -121,17 +124,21 @@ class TD3:
         self.total_it += 1
         b = batch
         out: dict[str, torch.Tensor] = {}
+        # DrQ: image and next_image get independent shifts (as DrQ-v2's update does), so the target is
+        # itself a sample over shifts rather than tied to the exact crop the critic sees.
+        image = random_shift(b.image, cfg.augment_pad)
+        next_image = random_shift(b.next_image, cfg.augment_pad)
 
         with torch.no_grad():
-            next_features = self._encode(self.critic_target.encoder, b.next_image, b.next_vector)
+            next_features = self._encode(self.critic_target.encoder, next_image, b.next_vector)
             next_actor_features = (
-                self._encode(self.actor_target.encoder, b.next_image, b.next_vector) if self.separate else next_features
+                self._encode(self.actor_target.encoder, next_image, b.next_vector) if self.separate else next_features
             )
             next_action = smoothed_target_action(self.actor_target(next_actor_features), cfg.policy_noise, cfg.noise_clip)
             target_q1, target_q2 = self.critic_target(next_features, next_action)
-            target_q = clipped_double_q_target(b.reward, b.terminated, cfg.gamma, target_q1, target_q2)
+            target_q = clipped_double_q_target(b.reward, b.discount, target_q1, target_q2)
 
-        features = self._encode(self.critic.encoder, b.image, b.vector)
+        features = self._encode(self.critic.encoder, image, b.vector)
         q1, q2 = self.critic(features, b.action)
         critic_loss = F.mse_loss(q1, target_q) + F.mse_loss(q2, target_q)
         self._optimize(self.critic_optimizer, critic_loss, self.critic_groups, out)
@@ -142,7 +149,7 @@ class TD3:
         out[tags.TD_ERROR] = (q1.detach() - target_q).abs().mean()
 
         if self.total_it % cfg.policy_freq == 0:
-            actor_features = self._encode(self.actor.encoder, b.image, b.vector) if self.separate else features.detach()
+            actor_features = self._encode(self.actor.encoder, image, b.vector) if self.separate else features.detach()
             q_pi = self.critic.q1_only(features.detach(), self.actor(actor_features)).mean()
             actor_loss = -q_pi
             self._optimize(self.actor_optimizer, actor_loss, self.actor_groups, out)

@@ -9,7 +9,7 @@ A criteria file has up to three sections, applied in this order (later wins)::
 A stage (``analyze --stage N``, every stage of ``td3drive validate``) starts from the built-in stage
 criteria, the reference report's section 9: pre-clip gradient norms under 10,000, |Q| under 1,000,
 actor loss and Q stable, and a mean episode length no shorter than a per-backend fraction of
-``env.max_episode_steps``. Under a stage every criterion of the matrix is a gate: one that fails
+``env.max_episode_frames``. Under a stage every criterion of the matrix is a gate: one that fails
 makes the verdict NO-GO.
 
 Unknown keys and non-numeric values are rejected with the key and what is allowed.
@@ -51,7 +51,7 @@ DEFAULTS: dict[str, float] = {
 
 # The reference report's section 9, applied to every stage unless a criteria file says otherwise.
 STAGE_DEFAULTS: dict[str, float] = {"grad_norm_warning": 10_000.0, "q_abs_max": 1_000.0}
-# Shortest healthy mean episode of a stage, as a fraction of env.max_episode_steps: CarRacing ends an
+# Shortest healthy mean episode of a stage, as a fraction of the longest in agent steps: CarRacing ends an
 # episode early only by leaving the playfield; LaneKeep by leaving the lane (random: a few dozen steps).
 STAGE_MIN_EPISODE_FRACTION: dict[str, float] = {"carracing": 0.1, "lanekeep": 0.2}
 
@@ -119,7 +119,12 @@ def resolve(
             out["learning_starts"] = float(starts)
     if stage is not None:
         out.update(STAGE_DEFAULTS)
-        max_steps = ((run_config or {}).get("env") or {}).get("max_episode_steps")
+        env_cfg = (run_config or {}).get("env") or {}
+        # Episode lengths are logged in agent steps; runs before the frame-based limit had max_episode_steps.
+        max_steps = env_cfg.get("max_episode_steps")
+        if max_steps is None and isinstance(env_cfg.get("max_episode_frames"), (int, float)):
+            repeat = env_cfg.get("action_repeat") if env != "highway" and env != "racetrack" else 1
+            max_steps = -(-env_cfg["max_episode_frames"] // (repeat if isinstance(repeat, int) and repeat > 0 else 1))
         if env in STAGE_MIN_EPISODE_FRACTION and isinstance(max_steps, (int, float)):
             out["episode_length_min"] = STAGE_MIN_EPISODE_FRACTION[env] * float(max_steps)
     if criteria_file:

@@ -29,22 +29,25 @@ def vector_dim(name: str) -> int:
     return VECTOR_DIM
 
 
-def make_env(cfg: Config | EnvConfig) -> gym.Env:
+def make_env(cfg: Config | EnvConfig, training: bool = False) -> gym.Env:
     """Build the backend named by the (env section of the) config under the contract.
 
-    Seed it through ``reset(seed=...)``; the trainer gives every episode its own seed.
+    Seed it through ``reset(seed=...)``; the trainer gives every episode its own seed. ``training``
+    adds the training-only episode rules (CarRacing's ``env.no_progress_frames``); evaluation
+    envs keep the stock rules.
     """
     if isinstance(cfg, Config):
         cfg = cfg.env
     kwargs = dict(
         action_repeat=cfg.action_repeat,
-        max_episode_steps=cfg.max_episode_steps,
+        max_episode_frames=cfg.max_episode_frames,
         blank_frame_steps=cfg.blank_frame_steps,
     )
     if cfg.name == "carracing":
         from td3drive.envs.carracing import make_carracing
 
-        return make_carracing(**kwargs, fast_render=cfg.fast_render)
+        return make_carracing(**kwargs, fast_render=cfg.fast_render,
+                              no_progress_frames=cfg.no_progress_frames if training else 0)
     if cfg.name == "lanekeep":
         from td3drive.envs.lanekeep import make_lanekeep
 
@@ -54,7 +57,7 @@ def make_env(cfg: Config | EnvConfig) -> gym.Env:
 
         weights = {k: getattr(cfg, k) for k in ("target_speed", "reward_progress", "reward_centering",
                                                 "reward_speed", "collision_penalty", "offroad_penalty")}
-        return make_highway(cfg.name, cfg.scenario, cfg.max_episode_steps, cfg.blank_frame_steps, weights,
+        return make_highway(cfg.name, cfg.scenario, cfg.max_episode_frames, cfg.blank_frame_steps, weights,
                             policy_frequency=cfg.policy_frequency, route_length_m=cfg.route_length_m,
                             steer_deg=cfg.max_steer_deg)
     if cfg.name == "carla":

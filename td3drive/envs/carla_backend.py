@@ -334,7 +334,7 @@ class CarlaEnv(gym.Env):
             self.world.apply_settings(self._original_settings)
 
 
-def make_carla(cfg, max_episode_steps: int, blank_frame_steps: int, action_repeat: int, seed: int = 0) -> gym.Env:
+def make_carla(cfg, max_episode_frames: int, blank_frame_steps: int, action_repeat: int, seed: int = 0) -> gym.Env:
     """The CARLA backend under the contract (``cfg`` is the env config section)."""
     from td3drive.envs.contract import apply_contract
 
@@ -343,4 +343,4 @@ def make_carla(cfg, max_episode_steps: int, blank_frame_steps: int, action_repea
     env = CarlaEnv(cfg.carla_host, cfg.carla_port, cfg.carla_timeout, cfg.carla_town, cfg.scenario,
                    cfg.carla_spawn_point, cfg.route_length_m, weights, seed=seed)
     return apply_contract(env, vector_dim=VECTOR_DIM, ego_vector=env.ego_vector, action_repeat=action_repeat,
-                          max_episode_steps=max_episode_steps, blank_frame_steps=blank_frame_steps)
+                          max_episode_frames=max_episode_frames, blank_frame_steps=blank_frame_steps)

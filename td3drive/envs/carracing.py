@@ -15,7 +15,8 @@ index  quantity                                      unit
 
 Actions: ``steer`` in [-1, 1] (+ = right, CarRacing's convention), ``throttle_brake`` in [-1, 1]
 (+ gas, - brake). ``terminated``: lap done or off the playfield (CarRacing's own rules);
-``truncated``: the time limit (``env.max_episode_steps`` agent steps).
+``truncated``: the time limit (``env.max_episode_frames`` simulator frames), and in training episodes
+only, ``env.no_progress_frames`` frames without reaching a new track tile.
 """
 
 from __future__ import annotations
@@ -176,16 +177,48 @@ class CarRacingEgo(gym.Wrapper):
         )
 
 
-def make_carracing(action_repeat: int, max_episode_steps: int, blank_frame_steps: int, fast_render: bool = True) -> gym.Env:
-    """CarRacing-v3 under the contract (no time limit of its own: ours counts agent steps)."""
+class NoProgressTruncation(gym.Wrapper):
+    """Truncate an episode after ``frames`` consecutive simulator frames in which the car reached no
+    new track tile (``info["no_progress"] = True``). For training episodes only: compute is not spent
+    on a car standing on the grass. A truncation, not a termination: the task itself did not end, so
+    the critic still bootstraps from the last observation."""
+
+    def __init__(self, env: gym.Env, frames: int):
+        super().__init__(env)
+        self.frames = frames
+        self._tiles = 0
+        self._idle = 0
+
+    def reset(self, **kwargs):
+        self._tiles, self._idle = 0, 0
+        return self.env.reset(**kwargs)
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        tiles = self.env.unwrapped.tile_visited_count
+        self._idle = 0 if tiles > self._tiles else self._idle + 1
+        self._tiles = tiles
+        if self._idle >= self.frames and not terminated:
+            truncated = True
+            info = {**info, "no_progress": True}
+        return obs, reward, terminated, truncated, info
+
+
+def make_carracing(action_repeat: int, max_episode_frames: int, blank_frame_steps: int, fast_render: bool = True,
+                   no_progress_frames: int = 0) -> gym.Env:
+    """CarRacing-v3 under the contract (no time limit of its own: ours counts simulator frames).
+
+    ``no_progress_frames`` > 0 adds :class:`NoProgressTruncation` (the trainer's envs only).
+    """
     ego = CarRacingEgo((FastCarRacing if fast_render else CarRacing)(render_mode=None))
-    env = ThrottleBrakeAction(ego)
+    base: gym.Env = NoProgressTruncation(ego, no_progress_frames) if no_progress_frames > 0 else ego
+    env = ThrottleBrakeAction(base)
     return apply_contract(
         env,
         vector_dim=VECTOR_DIM,
         ego_vector=ego.ego_vector,
         action_repeat=action_repeat,
-        max_episode_steps=max_episode_steps,
+        max_episode_frames=max_episode_frames,
         blank_frame_steps=blank_frame_steps,
         blank_hint="CarRacing renders with pygame; check that pygame can create an offscreen surface",
     )

@@ -52,7 +52,10 @@ def throttle_brake_to_controls(action: np.ndarray) -> np.ndarray:
 
 
 class ActionRepeat(gym.Wrapper):
-    """Repeat each action ``repeat`` simulator steps, summing rewards; stop early when an episode ends."""
+    """Repeat each action ``repeat`` simulator steps, summing rewards; stop early when an episode ends.
+
+    ``info["frames"]`` is the number of simulator frames the step took (``repeat``, or fewer at the end).
+    """
 
     def __init__(self, env: gym.Env, repeat: int):
         super().__init__(env)
@@ -60,12 +63,12 @@ class ActionRepeat(gym.Wrapper):
 
     def step(self, action):
         total = 0.0
-        for _ in range(self.repeat):
+        for frames in range(1, self.repeat + 1):
             obs, reward, terminated, truncated, info = self.env.step(action)
             total += float(reward)
             if terminated or truncated:
                 break
-        return obs, total, terminated, truncated, info
+        return obs, total, terminated, truncated, {**info, "frames": frames}
 
 
 class BlankFrameCheck(gym.Wrapper):
@@ -129,14 +132,16 @@ def apply_contract(
     vector_dim: int,
     ego_vector: Callable[[], np.ndarray],
     action_repeat: int,
-    max_episode_steps: int,
+    max_episode_frames: int,
     blank_frame_steps: int,
     blank_hint: str = "",
 ) -> gym.Env:
     """Wrap a single-frame backend (actions already in contract form) into the full contract."""
+    # The time limit counts simulator frames (below the repeat), so an episode lasts the same
+    # simulated time whatever the repeat: CarRacing's is 1,000 frames, as in published results.
+    env = TimeLimit(env, max_episode_frames)
     if action_repeat > 1:
         env = ActionRepeat(env, action_repeat)
-    env = TimeLimit(env, max_episode_steps)
     if len(env.observation_space.shape) == 3:
         env = GrayscaleObservation(env, keep_dim=False)
     if env.observation_space.shape != (IMAGE_SIZE, IMAGE_SIZE):

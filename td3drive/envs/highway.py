@@ -174,7 +174,7 @@ def highway_config(road: str, scenario: int, policy_frequency: int, max_steer_de
                         "stack_size": FRAME_STACK, "weights": [0.2989, 0.5870, 0.1140], "scaling": 1.75},
         "offscreen_rendering": True,
         "policy_frequency": policy_frequency,
-        "duration": 10_000,  # seconds: our TimeLimit (env.max_episode_steps) ends episodes
+        "duration": 10_000,  # seconds: our TimeLimit (env.max_episode_frames) ends episodes
     }
     if road == "highway":
         cfg.update(TRAFFIC[scenario], simulation_frequency=15, lanes_count=3, offroad_terminal=True)
@@ -184,7 +184,7 @@ def highway_config(road: str, scenario: int, policy_frequency: int, max_steer_de
 
 
 def make_highway(
-    road: str, scenario: int, max_episode_steps: int, blank_frame_steps: int, weights: dict[str, float],
+    road: str, scenario: int, max_episode_frames: int, blank_frame_steps: int, weights: dict[str, float],
     policy_frequency: int = 5, route_length_m: float = 1000.0, steer_deg: float | None = None,
 ) -> gym.Env:
     """``road`` is ``highway`` or ``racetrack``; the result meets the contract of DESIGN.md."""
@@ -199,7 +199,7 @@ def make_highway(
     env_id = {"highway": "highway-fast-v0", "racetrack": "racetrack-v1"}[road]
     env = gym.make(env_id, config=highway_config(road, scenario, policy_frequency, max_steer_deg(road, steer_deg)))
     ego = HighwayEgo(env, weights, route_length_m, policy_frequency)
-    wrapped: gym.Env = TimeLimit(ego, max_episode_steps)
+    wrapped: gym.Env = TimeLimit(ego, max_episode_frames)
     hint = BLANK_HINT if os.environ.get("SDL_VIDEODRIVER") == "dummy" else ""
     wrapped = BlankFrameCheck(wrapped, blank_frame_steps, hint)
     return EgoDictObservation(wrapped, VECTOR_DIM, ego.ego_vector)

@@ -74,14 +74,14 @@ class LaneKeepEnv(gym.Env):
         return frame
 
 
-def make_lanekeep(action_repeat: int, max_episode_steps: int, blank_frame_steps: int) -> gym.Env:
+def make_lanekeep(action_repeat: int, max_episode_frames: int, blank_frame_steps: int) -> gym.Env:
     """LaneKeep under the contract."""
-    base = LaneKeepEnv(max_steps=max_episode_steps * action_repeat)
+    base = LaneKeepEnv(max_steps=max_episode_frames)
     return apply_contract(
         base,
         vector_dim=VECTOR_DIM,
         ego_vector=base.ego_vector,
         action_repeat=action_repeat,
-        max_episode_steps=max_episode_steps,
+        max_episode_frames=max_episode_frames,
         blank_frame_steps=blank_frame_steps,
     )
