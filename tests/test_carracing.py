@@ -76,3 +76,17 @@ def test_fast_render_frames_are_pixel_identical_to_stock(seed):
         np.testing.assert_array_equal(a, b, err_msg=f"frame {i}")
         assert ra == rb
     assert stock.tile_visited_count > 5
+
+
+def test_no_progress_truncation_is_for_training_envs_only():
+    cfg = EnvConfig(name="carracing", action_repeat=1, no_progress_frames=30)
+    env = make_env(cfg, training=True)
+    env.reset(seed=3)
+    for t in range(1, 200):
+        _, _, term, trunc, info = env.step(np.zeros(2, np.float32))  # standing still: no new tile
+        if term or trunc:
+            break
+    assert trunc and not term and info["no_progress"] and 30 <= t <= 32
+    stock = make_env(cfg)  # evaluation: CarRacing's own rules, the car may stand for the whole episode
+    stock.reset(seed=3)
+    assert not any(any(stock.step(np.zeros(2, np.float32))[2:4]) for _ in range(100))

@@ -95,3 +95,13 @@ def test_uniform_but_not_blank_scenes_and_disabled_check_do_not_raise():
     env.reset(seed=0)
     for _ in range(60):
         env.step(np.zeros(2, np.float32))
+
+
+def test_time_limit_counts_simulator_frames_whatever_the_repeat():
+    # 10 frames at repeat 3: agent steps of 3, 3, 3 and 1 frames, truncated on the fourth.
+    env = wrap(Scripted(), action_repeat=3, max_episode_frames=10)
+    env.reset(seed=0)
+    steps = [env.step(np.array([1.0, 0], np.float32)) for _ in range(4)]
+    assert [s[4]["frames"] for s in steps] == [3, 3, 3, 1]
+    assert [s[3] for s in steps] == [False, False, False, True] and not any(s[2] for s in steps)
+    assert [s[1] for s in steps] == [3.0, 3.0, 3.0, 1.0]  # rewards of the frames actually simulated

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from td3drive.agent.replay import ReplayBuffer, ReplayMemoryError, bytes_per_slot
 
@@ -159,3 +160,61 @@ def test_vector_replay_keeps_each_env_stream_exact_and_samples_in_proportion():
     assert set(px.diff(dim=1).unique().tolist()) <= {0, 1}
     env1 = b.reward == 1.0
     assert (px[env1] >= 200).all() and (px[~env1] <= 150).all()
+
+
+def episodes_by_hand(buffer, episodes):
+    """Write episodes given as (rewards, how it ends: 'term' | 'trunc' | 'open'); the frame of
+    observation t of episode e has the pixel value 10 * e + t and its vector is [e, t, 0]. The
+    action of step t of episode e is (e, t), so sampled transitions can be recognised."""
+    for e, (rewards, end) in enumerate(episodes):
+        obs = lambda t: {"image": np.full((4, 84, 84), 10 * e + t, np.uint8), "vector": np.array([e, t, 0], np.float32)}
+        for t, r in enumerate(rewards):
+            last = t == len(rewards) - 1
+            buffer.add(obs(t), np.array([e, t], np.float32), r, obs(t + 1), last and end == "term", last and end == "trunc")
+
+
+def n_step_table(buffer):
+    """{(episode, t): (reward, discount, bootstrap obs t)} over a large sample."""
+    b = buffer.sample(2000)
+    return {(int(a[0]), int(a[1])): (round(r, 6), round(d, 6), int(v[1]))
+            for a, r, d, v in zip(b.action.tolist(), b.reward.tolist(), b.discount.tolist(), b.next_vector.tolist())}
+
+
+def test_n_step_returns_by_hand():
+    buf = ReplayBuffer(100, K, seed=0, n_step=3, gamma=0.5)
+    episodes_by_hand(buf, [([1, 2, 3, 4, 5], "term"), ([10, 20, 30, 40], "trunc"), ([100, 200], "open")])
+    table = n_step_table(buf)
+    assert table == {
+        # episode 0 ends with a termination: no bootstrap from inside the last 3 steps
+        (0, 0): (1 + 0.5 * 2 + 0.25 * 3, 0.125, 3),
+        (0, 1): (2 + 0.5 * 3 + 0.25 * 4, 0.125, 4),
+        (0, 2): (3 + 0.5 * 4 + 0.25 * 5, 0.0, 5),
+        (0, 3): (4 + 0.5 * 5, 0.0, 5),  # ends inside the n steps; never reaches episode 1's rewards
+        (0, 4): (5, 0.0, 5),
+        # episode 1 is cut by the time limit: bootstrap from its final observation, gamma^m for the m steps
+        (1, 0): (10 + 0.5 * 20 + 0.25 * 30, 0.125, 3),
+        (1, 1): (20 + 0.5 * 30 + 0.25 * 40, 0.125, 4),
+        (1, 2): (30 + 0.5 * 40, 0.25, 4),
+        (1, 3): (40, 0.5, 4),
+        # episode 2 is running: its newest observation has no transition yet, so the sum stops there
+        (2, 0): (100 + 0.5 * 200, 0.25, 2),
+        (2, 1): (200, 0.5, 2),
+    }
+
+
+def test_n_step_bootstrap_stack_is_the_observation_m_steps_later():
+    buf = ReplayBuffer(100, K, seed=0, n_step=3, gamma=0.9)
+    episodes_by_hand(buf, [([1] * 6, "term")])
+    b = buf.sample(500)
+    t = b.vector[:, 1].long()
+    m = (t + 3).clamp(max=6)
+    assert torch.equal(b.next_vector[:, 1].long(), m)
+    assert torch.equal(b.next_image[:, -1, 0, 0].long(), m)  # newest frame of the bootstrap stack
+    assert torch.equal(b.image[:, -1, 0, 0].long(), t)
+
+
+def test_one_step_buffer_is_plain_td():
+    buf = ReplayBuffer(100, K, seed=0, n_step=1, gamma=0.5)
+    episodes_by_hand(buf, [([1, 2, 3], "term"), ([4, 5], "trunc")])
+    assert n_step_table(buf) == {(0, 0): (1, 0.5, 1), (0, 1): (2, 0.5, 2), (0, 2): (3, 0.0, 3),
+                                 (1, 0): (4, 0.5, 1), (1, 1): (5, 0.5, 2)}

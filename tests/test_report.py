@@ -98,6 +98,9 @@ def test_a_stage_gates_on_every_criterion(tmp_path):
     r = analyze(run, crit, stage="5000")
     assert r.verdict == "NO-GO" and [c.id for c in r.criteria if c.status == "fail"] == ["episode_length_range"]
     assert {f.severity for f in r.findings} == {"info"}
+    # Episode lengths are in agent steps: at action repeat 4 the 1,000-frame limit is 250 steps.
+    repeat4 = healthy(tmp_path / "r4", config=cfg.replace("max_episode_frames: 1000", "max_episode_frames: 1000, action_repeat: 4"))
+    assert analyze(repeat4, stage="5000").thresholds["episode_length_min"] == 25
     # Q below 1000 is a stage gate: the same Q (~50) fails a stage that allows 40.
     crit.write_text("stages:\n  '5000': {q_abs_max: 40}\n")
     assert [c.id for c in analyze(run, crit, stage="5000").criteria if c.status == "fail"] == ["q_value"]

@@ -206,3 +206,14 @@ def test_vectorised_collection_with_two_env_processes(tmp_path, tiny_sets):
     lengths = series[tags.EPISODE_LENGTH].values
     assert len(lengths) >= 2 and lengths.max() <= 50  # 50-step time limit per env
     assert (tmp_path / "r/report.json").exists()
+
+
+@pytest.mark.parametrize("train_freq,gradient_steps,updates", [(2, 1, 119), (1, 2, 474)])
+def test_updates_per_env_step_equal_the_configured_ratio(tmp_path, tiny_sets, train_freq, gradient_steps, updates):
+    cfg = cfg_with(tiny_sets, "training.max_timesteps=300", f"training.train_freq={train_freq}",
+                   f"training.gradient_steps={gradient_steps}")
+    t = Trainer(cfg, tmp_path / "r")
+    t.train()
+    # learning_starts 64: env steps 64..300 update; 0.5 per step -> 119, 2 per step -> 2 x 237
+    assert t.agent.total_it == updates
+    assert t.c.frames == 300  # lanekeep at action_repeat 1: one frame per agent step
