@@ -100,8 +100,8 @@ def _stage_result(index: int, steps: int, run: Path, root: Path, strict: bool, g
     criteria = report["criteria"] if report else []
     return StageResult(
         index, steps, str(run.relative_to(root)), status, verdict,
-        failed_criteria=[{k: c[k] for k in ("id", "criterion", "value", "threshold")} for c in criteria if c["status"] == "fail"],
-        not_measured=[c["id"] for c in criteria if c["status"] == "not measured"],
+        failed_criteria=[{k: c[k] for k in ("id", "criterion", "value", "threshold")} for c in criteria if c["status"] == "fail" and c.get("gate", True)],
+        not_measured=[c["id"] for c in criteria if c["status"] == "not measured" and c.get("gate", True)],
         findings=[{k: f[k] for k in ("id", "severity", "title")} for f in (report["findings"] if report else [])
                   if f["severity"] in ("critical", "warning")],
         guard_stop=guard_stop, eval_return=eval_return, wall_s=round(wall_s, 1),

@@ -1,10 +1,12 @@
 import json
 
+import numpy as np
 import pytest
 
+from td3drive import tags
 from td3drive.analysis.criteria import CriteriaError
 from td3drive.analysis.report import analyze, to_html, to_json, to_markdown
-from tests.synthetic import healthy, reference_failure
+from tests.synthetic import healthy, reference_failure, write_run
 
 
 def test_reference_failure_is_no_go_with_the_three_causes(tmp_path):
@@ -26,7 +28,7 @@ def test_reference_failure_is_no_go_with_the_three_causes(tmp_path):
 def test_healthy_run_is_go(tmp_path):
     r = analyze(healthy(tmp_path / "ok", config="agent:\n  max_grad_norm: 10.0\n"))
     assert r.verdict == "GO", [(f.id, f.severity) for f in r.findings if f.severity != "info"]
-    assert {c.status for c in r.criteria} == {"pass"}
+    assert {c.status for c in r.criteria if c.gate} == {"pass"}  # learning rows are reported, not gated
 
 
 def test_renderings(tmp_path):
@@ -104,3 +106,19 @@ def test_a_stage_gates_on_every_criterion(tmp_path):
     # Q below 1000 is a stage gate: the same Q (~50) fails a stage that allows 40.
     crit.write_text("stages:\n  '5000': {q_abs_max: 40}\n")
     assert [c.id for c in analyze(run, crit, stage="5000").criteria if c.status == "fail"] == ["q_value"]
+
+
+def test_report_json_is_strict_json(tmp_path):
+    def strict(text):
+        def refuse(name):
+            raise ValueError(f"non-standard JSON literal {name}")
+        return json.loads(text, parse_constant=refuse)
+
+    runs = [reference_failure(tmp_path / "ref"),
+            write_run(tmp_path / "nan", {tags.CRITIC_LOSS: (np.arange(10), np.r_[np.ones(8), np.nan, np.inf])})]
+    for run in runs:
+        for stage in (None, "5000"):
+            d = strict(to_json(analyze(run, stage=stage)))
+            assert d["thresholds"]["episode_length_max"] is None  # no bound: null, not Infinity
+    m = {x["tag"]: x for x in d["metrics"]}[tags.CRITIC_LOSS]
+    assert m["final"] is None and m["non_finite"] == 2

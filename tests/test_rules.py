@@ -115,10 +115,27 @@ def test_q_explosion_overestimation_and_twin_disagreement():
 
 def test_growing_critic_loss_and_td_error():
     s = base()
+    # Q settles at 20 (base: 1 -> 20): a loss 1000x up while Q^2 grew 400x is 2.5x relative to it, not a
+    # finding; with Q flat at 20 the same loss is 1000x relative to Q^2.
     s[tags.CRITIC_LOSS] = S(np.geomspace(0.1, 100, 30))
     s[tags.TD_ERROR] = S(np.geomspace(0.1, 0.2, 30))
     found, _ = ids(s)
+    assert ("critic_loss_growing", WARNING) not in found
+    s[tags.Q1] = s[tags.Q2] = S(np.full(30, 20.0))
+    s[tags.ACTOR_LOSS] = S(np.full(30, -20.0))
+    found, findings = ids(s)
     assert ("critic_loss_growing", WARNING) in found and ("td_error_growing", WARNING) not in found
+    f = next(f for f in findings if f.id == "critic_loss_growing")
+    assert f.evidence["q_source"] == tags.Q1 and f.evidence["growth_relative_to_q"] == pytest.approx(
+        np.geomspace(0.1, 100, 30)[-6:].mean() / np.geomspace(0.1, 100, 30)[:6].mean(), rel=1e-3)
+
+
+def test_critic_loss_that_grows_with_q_squared_is_healthy_q_from_the_actor_loss_without_q():
+    # SB3 on Pendulum logs no Q: the actor loss (-Q(s, pi(s))) gives the scale. Q 0 -> -150, loss ~ 0.01 Q^2.
+    q = -np.linspace(1, 150, 30)
+    s = {tags.CRITIC_LOSS: S(0.01 * q**2), tags.ACTOR_LOSS: S(-q), tags.EPISODE_REWARD: S(np.linspace(-1200, -600, 30))}
+    found, findings = ids(s)
+    assert ("critic_loss_growing", WARNING) not in found
 
 
 def test_early_termination_collapse():

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from td3drive.analysis.report import _clean, _fmt, analyze
+from td3drive.analysis.report import _clean, _fmt, analyze, strict_json
 
 
 def compare(run_a: str | Path, run_b: str | Path, criteria_file: str | Path | None = None) -> dict[str, Any]:
@@ -54,4 +53,4 @@ def to_markdown(c: dict[str, Any]) -> str:
 
 
 def to_json(c: dict[str, Any]) -> str:
-    return json.dumps(c, indent=2) + "\n"
+    return strict_json(c)

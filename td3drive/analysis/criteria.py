@@ -46,6 +46,12 @@ DEFAULTS: dict[str, float] = {
     "episode_length_min": 0.0,  # mean length of the last fifth of episodes at least this (0: no bound)
     "episode_length_max": float("inf"),  # ... and at most this (inf: no bound)
     "min_points": 5.0,  # fewer logged points than this: a series is too short to judge
+    "actor_loss_continued_growth": 1.25,  # ... and its last fifth this factor above the fifth before (no plateau)
+    # learning progress and update budget (td3drive/analysis/learning.py)
+    "learning_min_points": 6.0,  # return points needed to judge progress
+    "learning_min_change": 0.1,  # |late - early| as a fraction of the curve's range, beyond noise
+    "learning_flat_updates": 10_000.0,  # a flat curve after fewer updates is "too early to tell"
+    "min_updates_per_step": 0.1,  # gradient updates per env step below this: a warning
 }
 
 

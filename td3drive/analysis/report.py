@@ -8,6 +8,12 @@ JSON schema ``td3drive.report/1`` (stable; ``validate`` reads it)::
      "findings": [{"id", "severity", "title", "tag", "steps": [int], "evidence": {...}, "explanation"}],
      "metrics":  [{"tag", "count", "mean", "min", "max", "first", "final", "trend", "non_finite"}],
      "aliases": {our_tag: their_tag}, "thresholds": {name: number}, "reader_warnings": [str], "files": [str]}
+
+Strict JSON: no NaN or Infinity literals anywhere. A number that is not finite is written as
+``null``: in ``thresholds`` it means "no bound" (``episode_length_max`` by default), in ``metrics``
+(``first``, ``final``, ``mean``, ...) a value that was NaN or infinite (``non_finite`` counts them),
+in ``criteria[].value`` and ``evidence`` a quantity that could not be computed. Criteria rows carry
+``gate``: false for rows a stage does not gate on (learning progress, update budget).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import numpy as np
 import yaml
 
 from td3drive import tags
-from td3drive.analysis import aliases, criteria, rules
+from td3drive.analysis import aliases, criteria, learning, rules
 from td3drive.analysis.events import ReadResult, Series, read_run
 
 SCHEMA = "td3drive.report/1"
@@ -55,16 +61,16 @@ class Report:
             "findings": [_clean(asdict(f)) for f in self.findings],
             "metrics": [_clean(m) for m in self.metrics],
             "aliases": self.aliases,
-            "thresholds": self.thresholds,
+            "thresholds": _clean(self.thresholds),
             "reader_warnings": self.reader_warnings,
             "files": self.files,
         }
 
 
 def _clean(obj: Any) -> Any:
-    """JSON-safe: non-finite floats become strings ("nan", "inf", "-inf")."""
+    """Strict-JSON-safe: non-finite floats become None (``null``; see the module docstring)."""
     if isinstance(obj, float) and not math.isfinite(obj):
-        return str(obj)
+        return None
     if isinstance(obj, dict):
         return {k: _clean(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -128,7 +134,8 @@ def analyze(
     thresholds = criteria.resolve(criteria_file, env=env, stage=stage, run_config=config)
     max_grad_norm = ((config or {}).get("agent") or {}).get("max_grad_norm")
     canon, used = aliases.canonical(data.series)
-    findings, matrix = rules.evaluate_rules(canon, thresholds, max_grad_norm)
+    budget = learning.update_budget(data.series, config)
+    findings, matrix = rules.evaluate_rules(canon, thresholds, max_grad_norm, budget)
     return Report(
         run=str(run), verdict=rules.verdict(findings, matrix if stage is not None else None), criteria=matrix, findings=findings,
         metrics=summarize(data.series), aliases=used, thresholds=thresholds,
@@ -149,10 +156,25 @@ def _cell(x: Any) -> str:
     return (x if isinstance(x, str) else _fmt(x)).replace("|", "\\|")
 
 
+def headline(r: Report) -> list[str]:
+    """The report's first lines: the most severe finding (why the verdict), learning progress, update budget."""
+    out = []
+    top = next((f for f in r.findings if f.severity != rules.INFO), None)
+    if top is not None:
+        out.append(f"- Main finding: [{top.severity}] {top.title} (`{top.id}`)")
+    for fid, label in (("learning_progress", "Learning"), ("update_budget", "Update budget")):
+        f = next((f for f in r.findings if f.id == fid), None)
+        if f is not None:
+            text = f.title.split(": ", 1)[1] if fid == "learning_progress" else f.title
+            out.append(f"- {label}: {text}" + (f" [{f.severity}]" if f.severity != rules.INFO else ""))
+    return out + [""] if out else []
+
+
 def to_markdown(r: Report) -> str:
     lines = [f"# Health report: {r.run}", "", f"**Verdict: {r.verdict}**", ""]
     counts = r.to_dict()["counts"]
     lines += [f"{counts['critical']} critical, {counts['warning']} warning, {counts['info']} info findings.", ""]
+    lines += headline(r)
     lines += ["## Criteria", "", "| criterion | value | threshold | weight | status |", "|---|---|---|---|---|"]
     for c in r.criteria:
         status = {"pass": "pass", "fail": "**FAIL**", "not measured": "not measured"}[c.status]
@@ -178,8 +200,13 @@ def to_markdown(r: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
+def strict_json(obj: Any) -> str:
+    """``obj`` as strict JSON (non-finite numbers as null; ``allow_nan=False`` guards against any left)."""
+    return json.dumps(_clean(obj), indent=2, allow_nan=False) + "\n"
+
+
 def to_json(r: Report) -> str:
-    return json.dumps(r.to_dict(), indent=2) + "\n"
+    return strict_json(r.to_dict())
 
 
 def _plots(r: Report) -> list[tuple[str, str]]:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from td3drive import tags
+from td3drive.analysis import learning
 from td3drive.analysis.events import Series
 
 CRITICAL, WARNING, INFO = "critical", "warning", "info"
@@ -40,6 +41,7 @@ class Criterion:
     threshold: str
     weight: int
     status: str  # "pass" | "fail" | "not measured"
+    gate: bool = True  # False: reported, but a stage does not gate on it (learning progress, update budget)
 
 
 def _r(x: float) -> float:
@@ -226,12 +228,17 @@ def rule_actor_divergence(series: dict[str, Series], th: dict) -> tuple[list[Fin
     final = float(np.abs(v[-w:]).mean())
     growth = final / early
     slope, r2 = _exp_fit(steps[w // 2 :], v[w // 2 :])
-    if not (growth > th["actor_loss_growth"] and slope > 0 and r2 >= th["exponential_fit_r2"]):
+    # Still growing at the end: a loss that rose to a plateau (Q settling at its true scale) is not diverging.
+    before = max(float(np.abs(v[-2 * w : -w]).mean()), th["actor_loss_floor"])
+    continued = final / before
+    if not (growth > th["actor_loss_growth"] and slope > 0 and r2 >= th["exponential_fit_r2"]
+            and continued > th["actor_loss_continued_growth"]):
         return [], growth
     qmax, qrange = _q_scale(series)
     evidence = {"early_level": _r(early), "final_level": _r(final), "growth": _r(growth),
                 "first": _r(float(v[0])), "last": _r(float(v[-1])), "from_step": int(steps[0]), "to_step": int(steps[-1]),
-                "exp_fit_r2": _r(r2), "doubling_steps": _r(float(np.log(2) / slope))}
+                "exp_fit_r2": _r(r2), "doubling_steps": _r(float(np.log(2) / slope)),
+                "last_fifth_over_previous": _r(continued)}
     if qmax is None:
         follows, sev = "Q values were not logged, so it cannot be told whether the critic follows", CRITICAL
     else:
@@ -326,23 +333,44 @@ def rule_q_values(series: dict[str, Series], th: dict) -> tuple[list[Finding], f
     return out, qmax
 
 
+def _q_level(series: dict[str, Series], steps: np.ndarray) -> tuple[np.ndarray, str] | None:
+    """|Q| at ``steps`` (interpolated), from Q1, else from the actor loss (= -Q1(s, pi(s)), the same scale;
+    SB3 logs no Q), floored at 1 so that a critic starting near 0 does not divide by ~0."""
+    for tag in (tags.Q1, tags.Q2, tags.Q_PI, tags.ACTOR_LOSS):
+        if tag in series:
+            qs, q = _finite(series[tag])
+            if len(q) >= 2:
+                return np.maximum(np.interp(steps, qs, np.abs(q)), 1.0), tag
+    return None
+
+
 def rule_growing_losses(series: dict[str, Series], th: dict) -> list[Finding]:
+    """Critic loss relative to Q^2 and TD error relative to |Q|: both grow while Q moves from ~0 to its true
+    scale (a healthy critic), so only growth beyond the value scale's is a finding."""
     out = []
-    for tag, name in ((tags.CRITIC_LOSS, "critic loss"), (tags.TD_ERROR, "TD error")):
+    for tag, name, power in ((tags.CRITIC_LOSS, "critic loss", 2), (tags.TD_ERROR, "TD error", 1)):
         if tag not in series:
             continue
         steps, v = _finite(series[tag])
         if len(v) < th["min_points"]:
             continue
         w = _window(len(v))
-        early, late = float(np.abs(v[:w]).mean()), float(np.abs(v[-w:]).mean())
-        if late > th["loss_growth"] * max(early, 1e-8):
+        raw_growth = float(np.abs(v[-w:]).mean()) / max(float(np.abs(v[:w]).mean()), 1e-8)
+        level = _q_level(series, steps)
+        scaled = np.abs(v) / level[0] ** power if level is not None else np.abs(v)
+        early, late = float(scaled[:w].mean()), float(scaled[-w:].mean())
+        growth = late / max(early, 1e-8)
+        if growth > th["loss_growth"]:
+            relative = f"relative to {level[1]}{'^2' if power == 2 else ''} " if level is not None else ""
             out.append(Finding(
-                f"{tag.split('/')[1]}_growing", WARNING, f"{name} grew {late / max(early, 1e-8):.3g}x",
-                {"tag": tag, "early_mean": _r(early), "final_mean": _r(late), "factor": th["loss_growth"]},
-                f"The {name} should fall or settle as the critic fits its targets. Steady growth means the "
-                "targets move faster than the critic can follow: usually Q overestimation, a too-high critic "
-                "learning rate, or a too-large tau.",
+                f"{tag.split('/')[1]}_growing", WARNING, f"{name} grew {growth:.3g}x {relative}".strip(),
+                {"tag": tag, "early_mean": _r(float(np.abs(v[:w]).mean())), "final_mean": _r(float(np.abs(v[-w:]).mean())),
+                 "raw_growth": _r(raw_growth), "growth_relative_to_q": _r(growth) if level is not None else None,
+                 "q_source": level[1] if level is not None else None, "factor": th["loss_growth"]},
+                f"The {name} should fall or settle as the critic fits its targets; it is judged against the value "
+                f"scale (|Q|{'^2' if power == 2 else ''}), since it grows with Q while Q moves to its true scale. "
+                "Growth beyond that means the targets move faster than the critic can follow: usually Q "
+                "overestimation, a too-high critic learning rate, or a too-large tau.",
                 [int(steps[-1])], tag,
             ))
     return out
@@ -455,7 +483,60 @@ def rule_missing(series: dict[str, Series]) -> list[Finding]:
     return out
 
 
-def evaluate_rules(series: dict[str, Series], th: dict, max_grad_norm: float | None = None) -> tuple[list[Finding], list[Criterion]]:
+_PROGRESS_SEVERITY = {learning.IMPROVING: INFO, learning.TOO_EARLY: INFO, learning.DECLINING: WARNING,
+                      learning.FLAT: WARNING}
+
+
+def rule_learning(series: dict[str, Series], th: dict, budget: learning.UpdateBudget | None
+                  ) -> tuple[list[Finding], list[Criterion]]:
+    """Learning progress and the update budget: their findings and their (non-gating) criteria rows."""
+    out: list[Finding] = []
+    p = learning.learning_progress(series, th, budget)
+    if p is not None:
+        out.append(Finding(
+            "learning_progress", _PROGRESS_SEVERITY[p.status],
+            f"learning: {p.status} ({p.source} {p.early_mean:.4g} -> {p.late_mean:.4g})",
+            {"status": p.status, "tag": p.source, "points": p.points, "early_mean": _r(p.early_mean),
+             "late_mean": _r(p.late_mean), "change": _r(p.change), "change_ci95": [_r(p.ci[0]), _r(p.ci[1])],
+             "relative_change": _r(p.relative_change),
+             "updates": _r(budget.updates) if budget is not None and budget.updates is not None else None},
+            f"{p.reason}. Mean of the first and the last third of the {p.source} points, with a 95 % bootstrap "
+            "interval of their difference. A declining return means the policy got worse (look for a wrecked "
+            "critic: Q, critic loss, learning rates); a flat one after many updates means the updates do not "
+            "reach the policy (update budget, exploration, reward, a dead actor gradient).",
+            [], p.source,
+        ))
+    if budget is not None:
+        low = budget.per_step < th["min_updates_per_step"]
+        total = f", {budget.updates:,.0f} updates in all" if budget.updates is not None else ""
+        out.append(Finding(
+            "update_budget", WARNING if low else INFO,
+            f"{budget.per_step:.3g} gradient updates per env step{total}",
+            {"updates_per_env_step": _r(budget.per_step), "updates": _r(budget.updates) if budget.updates is not None
+             else None, "source": budget.source, "threshold": th["min_updates_per_step"]},
+            ("Far too few updates for the data: Spinning Up's TD3 locks the ratio of gradient steps to env steps "
+             "at 1 (it runs update_every updates every update_every steps), and SB3's TD3 defaults to "
+             "train_freq=1, gradient_steps=1, also 1. The reference system's 0.02 (train_freq 50, "
+             f"gradient_steps 1) is 50x below them. This run: {budget.per_step:.3g}. Raise gradient_steps or "
+             "lower train_freq.") if low else
+            "Updates per env step and total updates (Spinning Up and SB3 TD3 both run 1 update per env step).",
+            [], None,
+        ))
+    rows = [
+        Criterion("learning_progress", "return: late third vs early third (95 % CI)", None if p is None else p.change,
+                  "improving, or too early to tell", 2,
+                  "not measured" if p is None or p.status == learning.TOO_EARLY
+                  else ("pass" if p.status == learning.IMPROVING else "fail"), gate=False),
+        Criterion("update_budget", "gradient updates per env step", None if budget is None else budget.per_step,
+                  f">= {th['min_updates_per_step']:g}", 1,
+                  "not measured" if budget is None else ("pass" if budget.per_step >= th["min_updates_per_step"]
+                                                         else "fail"), gate=False),
+    ]
+    return out, rows
+
+
+def evaluate_rules(series: dict[str, Series], th: dict, max_grad_norm: float | None = None,
+                   budget: learning.UpdateBudget | None = None) -> tuple[list[Finding], list[Criterion]]:
     """Run every rule; return the findings (most severe first) and the criteria matrix."""
     findings: list[Finding] = []
     findings += rule_non_finite(series, th)
@@ -476,6 +557,8 @@ def evaluate_rules(series: dict[str, Series], th: dict, max_grad_norm: float | N
     findings += ep
     findings += rule_missing(series)
     findings += rule_alerts(series, th)
+    learned, learning_rows = rule_learning(series, th, budget)
+    findings += learned
     q_growth = q_late_growth(series, th)
     if q_growth is not None and q_growth > th["q_late_growth"]:
         findings.append(Finding(
@@ -516,6 +599,7 @@ def evaluate_rules(series: dict[str, Series], th: dict, max_grad_norm: float | N
                   f">= {th['early_termination_ratio']:g}", 1,
                   status(ep_ratio is not None, ep_ratio is None or ep_ratio >= th["early_termination_ratio"])),
     ]
+    criteria += learning_rows
     lo, hi = th["episode_length_min"], th["episode_length_max"]
     if lo > 0 or np.isfinite(hi):
         if ep_ratio is None:
@@ -536,7 +620,7 @@ def verdict(findings: list[Finding], gate: list[Criterion] | None = None) -> str
     one that was not measured is at best GO WITH WARNINGS.
     """
     severities = {f.severity for f in findings}
-    statuses = {c.status for c in gate or []}
+    statuses = {c.status for c in gate or [] if c.gate}
     if CRITICAL in severities or "fail" in statuses:
         return "NO-GO"
     if WARNING in severities or "not measured" in statuses:

@@ -1,0 +1,174 @@
+"""The corpus of real runs from other libraries behind the analysis tests (tests/data/corpus/).
+
+Pendulum-v1, 20,000 env steps each, one seed, CPU:
+
+- SB3 TD3 (``MlpPolicy``), three settings: its defaults with Gaussian action noise 0.1 (healthy);
+  the reference system's schedule ``train_freq=50, gradient_steps=1`` (0.02 updates per step: not
+  learning); learning rate 0.5 (the networks are wrecked). SB3 logs ``rollout/ep_rew_mean``,
+  ``train/actor_loss``, ``train/critic_loss`` and ``train/n_updates`` (no Q values).
+- A CleanRL-style TD3: the algorithm and event layout of CleanRL's ``td3_continuous_action.py``
+  (``charts/episodic_return``, ``charts/episodic_length``, ``losses/qf1_values``, ``losses/qf2_values``,
+  ``losses/qf1_loss``, ``losses/qf2_loss``, ``losses/qf_loss``, ``losses/actor_loss``, ``charts/SPS``,
+  losses every 100 steps), written here (CleanRL is a single-file script, not a library), with the
+  same three settings: learning rate 3e-4 and an update every step (healthy); an update every 50 steps
+  (not learning); learning rate 0.5 (wrecked).
+
+    pip install -e ".[bench]"
+    python bench/make_corpus.py --out tests/data/corpus      # about 10 minutes on 2 cores
+
+Each run directory holds its event file and nothing else (no config.yaml: what a user of those
+libraries has). The tests pin each run's verdict and main finding (tests/test_corpus.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+STEPS = 20_000
+SETTINGS = {  # name -> (learning rate, updates every N steps)
+    "healthy": (3e-4, 1),
+    "not_learning": (3e-4, 50),
+    "diverging": (0.5, 1),
+}
+
+
+def sb3_run(setting: str, out: Path, seed: int) -> None:
+    from stable_baselines3 import TD3
+    from stable_baselines3.common.noise import NormalActionNoise
+
+    lr, every = SETTINGS[setting]
+    kwargs = dict(learning_rate=lr) if setting != "not_learning" else dict(train_freq=50, gradient_steps=1,
+                                                                           learning_rate=3e-4)
+    env = gym.make("Pendulum-v1")
+    model = TD3("MlpPolicy", env, action_noise=NormalActionNoise(np.zeros(1), 0.1 * np.ones(1)), seed=seed,
+                device="cpu", tensorboard_log=str(out), verbose=0, **kwargs)
+    model.learn(total_timesteps=STEPS, tb_log_name="tb")
+
+
+class QNetwork(nn.Module):
+    def __init__(self, obs_dim: int, act_dim: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(obs_dim + act_dim, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
+                                 nn.Linear(256, 1))
+
+    def forward(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([obs, act], 1))
+
+
+class Policy(nn.Module):
+    def __init__(self, obs_dim: int, act_dim: int, scale: float):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(obs_dim, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
+                                 nn.Linear(256, act_dim), nn.Tanh())
+        self.scale = scale
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(obs) * self.scale
+
+
+def cleanrl_style_run(setting: str, out: Path, seed: int) -> None:
+    """TD3 as CleanRL's td3_continuous_action.py runs it (batch 256, gamma 0.99, tau 0.005, policy noise
+    0.2, noise clip 0.5, exploration noise 0.1, policy delay 2), learning_starts 1000, logging its tags."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    lr, every = SETTINGS[setting]
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    env = gym.wrappers.RecordEpisodeStatistics(gym.make("Pendulum-v1"))
+    od, ad = env.observation_space.shape[0], env.action_space.shape[0]
+    high = float(env.action_space.high[0])
+    q1, q2, pi = QNetwork(od, ad), QNetwork(od, ad), Policy(od, ad, high)
+    q1_t, q2_t, pi_t = QNetwork(od, ad), QNetwork(od, ad), Policy(od, ad, high)
+    for t, s in ((q1_t, q1), (q2_t, q2), (pi_t, pi)):
+        t.load_state_dict(s.state_dict())
+    q_opt = torch.optim.Adam(list(q1.parameters()) + list(q2.parameters()), lr=lr)
+    pi_opt = torch.optim.Adam(pi.parameters(), lr=lr)
+    buf_o, buf_a = np.zeros((STEPS, od), np.float32), np.zeros((STEPS, ad), np.float32)
+    buf_r, buf_o2, buf_d = np.zeros(STEPS, np.float32), np.zeros((STEPS, od), np.float32), np.zeros(STEPS, np.float32)
+    writer = SummaryWriter(str(out / "tb"))
+    obs, _ = env.reset(seed=seed)
+    start, updates = time.time(), 0
+    for step in range(STEPS):
+        if step < 1000:
+            action = env.action_space.sample()
+        else:
+            with torch.no_grad():
+                action = pi(torch.as_tensor(obs[None])).numpy()[0]
+            action = np.clip(action + rng.normal(0, 0.1 * high, ad), -high, high).astype(np.float32)
+        obs2, reward, term, trunc, info = env.step(action)
+        if "episode" in info:
+            writer.add_scalar("charts/episodic_return", float(info["episode"]["r"]), step)
+            writer.add_scalar("charts/episodic_length", float(info["episode"]["l"]), step)
+        buf_o[step], buf_a[step], buf_r[step], buf_o2[step], buf_d[step] = obs, action, reward, obs2, float(term)
+        obs = obs2
+        if term or trunc:
+            obs, _ = env.reset()
+        if step < 1000 or step % every:
+            continue
+        idx = rng.integers(0, step + 1, 256)
+        o, a, r, o2, d = (torch.as_tensor(x[idx]) for x in (buf_o, buf_a, buf_r, buf_o2, buf_d))
+        with torch.no_grad():
+            noise = (torch.randn_like(a) * 0.2).clamp(-0.5, 0.5) * high
+            a2 = (pi_t(o2) + noise).clamp(-high, high)
+            target = r + 0.99 * (1 - d) * torch.min(q1_t(o2, a2), q2_t(o2, a2)).view(-1)
+        qa, qb = q1(o, a).view(-1), q2(o, a).view(-1)
+        l1, l2 = F.mse_loss(qa, target), F.mse_loss(qb, target)
+        q_opt.zero_grad()
+        (l1 + l2).backward()
+        q_opt.step()
+        updates += 1
+        if updates % 2 == 0:
+            actor_loss = -q1(o, pi(o)).mean()
+            pi_opt.zero_grad()
+            actor_loss.backward()
+            pi_opt.step()
+            with torch.no_grad():
+                for t, s in ((q1_t, q1), (q2_t, q2), (pi_t, pi)):
+                    for tp, sp in zip(t.parameters(), s.parameters()):
+                        tp.lerp_(sp, 0.005)
+        if step % 100 == 0:
+            for tag, v in (("losses/qf1_values", qa.mean()), ("losses/qf2_values", qb.mean()), ("losses/qf1_loss", l1),
+                           ("losses/qf2_loss", l2), ("losses/qf_loss", (l1 + l2) / 2)):
+                writer.add_scalar(tag, float(v), step)
+            if updates % 2 == 0:
+                writer.add_scalar("losses/actor_loss", float(actor_loss), step)
+            writer.add_scalar("charts/SPS", int(step / (time.time() - start)), step)
+    writer.close()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default="tests/data/corpus")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--only", default="", help="comma-separated run names (e.g. sb3_healthy); default all")
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    runs = {f"{lib}_{s}": (fn, s) for lib, fn in (("sb3", sb3_run), ("cleanrl", cleanrl_style_run)) for s in SETTINGS}
+    for name, (fn, setting) in runs.items():
+        if args.only and name not in args.only.split(","):
+            continue
+        tmp = Path(args.out) / f".{name}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        t0 = time.perf_counter()
+        fn(setting, tmp, args.seed)
+        # Keep only the event file, directly in the run directory.
+        dest = Path(args.out) / name
+        shutil.rmtree(dest, ignore_errors=True)
+        dest.mkdir(parents=True)
+        for f in tmp.rglob("events.out.tfevents.*"):
+            shutil.move(str(f), dest / f.name)
+        shutil.rmtree(tmp)
+        print(f"{name}: {time.perf_counter() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
