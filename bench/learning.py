@@ -7,7 +7,9 @@ wall-clock budget on this machine.
     python bench/learning.py --report-only --out bench/out/learning     # table + PNG from what exists
 
 Evaluation protocol (both libraries): 10 episodes of the standard 1,000 simulator frames, deterministic
-policy, stock CarRacing rules (no early end for lack of progress), every ``--eval-freq`` agent steps,
+policy, stock CarRacing rules (no early end for lack of progress), every ``--eval-frames`` simulator
+frames (agent steps = frames / the configuration's action repeat: 4 for td3drive's default and SB3, 1
+for the reference recipe),
 on fixed tracks (td3drive: its per-episode evaluation seeds; SB3: one eval env seeded with seed + 1).
 A run is stopped with SIGINT when its budget is spent (td3drive writes a checkpoint and its report);
 its curve is on disk as it goes (td3drive's event file, SB3's curve.csv), so an interrupted run still
@@ -36,7 +38,11 @@ LABELS = {"default": "td3drive default", "reference": "reference recipe (example
           "sb3": "SB3 TD3 CnnPolicy, SB3 defaults"}
 
 
-def command(config: str, seed: int, run: Path, eval_freq: int) -> list[str]:
+REPEAT = {"default": 4, "reference": 1, "sb3": 4}  # action repeat of each configuration (EnvConfig / reference.yaml)
+
+
+def command(config: str, seed: int, run: Path, eval_frames: int) -> list[str]:
+    eval_freq = eval_frames // REPEAT[config]
     if config == "sb3":
         return [sys.executable, "bench/sb3_td3.py", "--defaults", "--max-timesteps", "10000000", "--eval-freq",
                 str(eval_freq), "--out", str(run), "--seed", str(seed)]
@@ -46,14 +52,14 @@ def command(config: str, seed: int, run: Path, eval_freq: int) -> list[str]:
     return cmd + (["--config", "examples/reference.yaml"] if config == "reference" else [])
 
 
-def run_all(jobs: list[tuple[str, int, Path]], budget_s: float, eval_freq: int, threads: int) -> None:
+def run_all(jobs: list[tuple[str, int, Path]], budget_s: float, eval_frames: int, threads: int) -> None:
     """Start ``jobs`` together; SIGINT each when the budget is spent, then wait for it to finish."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     procs = []
     for config, seed, run in jobs:
         run.mkdir(parents=True, exist_ok=True)
         log = open(run.parent / f"{run.name}.log", "w")
-        procs.append((subprocess.Popen(command(config, seed, run, eval_freq), stdout=log, stderr=subprocess.STDOUT,
+        procs.append((subprocess.Popen(command(config, seed, run, eval_frames), stdout=log, stderr=subprocess.STDOUT,
                                        env=env), log))
     deadline = time.monotonic() + budget_s
     while time.monotonic() < deadline and any(p.poll() is None for p, _ in procs):
@@ -129,7 +135,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--configs", default="default,reference,sb3", help="comma-separated: " + ", ".join(CONFIGS))
     p.add_argument("--budget-s", type=float, default=3600.0, help="wall-clock seconds per run")
-    p.add_argument("--eval-freq", type=int, default=5000, help="agent steps between evaluations")
+    p.add_argument("--eval-frames", type=int, default=10_000, help="simulator frames between evaluations")
     p.add_argument("--seeds", default="0")
     p.add_argument("--parallel", action="store_true", help="run the configurations of a seed at the same time")
     p.add_argument("--report-only", action="store_true")
@@ -144,10 +150,10 @@ def main() -> None:
         for seed in seeds:
             jobs = [(c, seed, out / f"{c}-seed{seed}") for c in configs]
             if args.parallel:
-                run_all(jobs, args.budget_s, args.eval_freq, threads=1)
+                run_all(jobs, args.budget_s, args.eval_frames, threads=1)
             else:
                 for job in jobs:
-                    run_all([job], args.budget_s, args.eval_freq, threads=os.cpu_count() or 1)
+                    run_all([job], args.budget_s, args.eval_frames, threads=os.cpu_count() or 1)
     report(out, configs, seeds)
 
 

@@ -227,7 +227,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     envs.close()
     print(f"episodes: {args.episodes}  (checkpoint step {state['counters']['step']}, env {cfg.env.name})")
     print(f"return:   {result.mean_reward:.2f} ± {result.returns.std():.2f}  (min {result.returns.min():.2f}, max {result.returns.max():.2f})")
-    print(f"length:   {result.mean_length:.1f} ± {result.lengths.std():.1f}")
+    print(f"length:   {result.mean_length:.1f} ± {result.lengths.std():.1f} agent steps "
+          f"({result.frames.mean():.0f} simulator frames)")
     print(f"success:  {result.success_rate:.0%}")
     _print_driving(result.driving)
     if args.video:

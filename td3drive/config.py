@@ -272,9 +272,35 @@ def _cross_check(cfg: Config) -> None:
         )
 
 
+# What a key left out of a config meant before the default recipe changed (the reference system's
+# schedule, no augmentation, one-step targets, no action repeat, the 512-wide ReLU features).
+_FORMER_DEFAULTS = {
+    "env": {"action_repeat": 1, "no_progress_frames": 0},
+    "agent": {"features_dim": 512, "trunk": "relu", "augment_pad": 0, "n_step": 1},
+    "training": {"train_freq": 50, "batch_size": 256},
+}
+
+
+def upgrade(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A config written before the time limit counted frames (it has ``env.max_episode_steps``): keep its
+    meaning. The limit becomes ``max_episode_frames = max_episode_steps x action_repeat`` and every key
+    it leaves out takes its former default, so its checkpoints load and ``--resume`` continues it as run."""
+    env = data.get("env") if isinstance(data, Mapping) else None
+    if not isinstance(env, Mapping) or "max_episode_steps" not in env:
+        return dict(data or {})
+    out = merge(dotted_to_nested({f"{s}.{k}": v for s, keys in _FORMER_DEFAULTS.items() for k, v in keys.items()}), data)
+    env = dict(out["env"])
+    steps = env.pop("max_episode_steps")
+    if "max_episode_frames" not in env and isinstance(steps, int) and isinstance(env["action_repeat"], int):
+        env["max_episode_frames"] = steps * env["action_repeat"]
+    out["env"] = env
+    return out
+
+
 def from_dict(data: Mapping[str, Any]) -> Config:
-    """Build and validate a :class:`Config` from a nested mapping (missing keys take defaults)."""
-    cfg = _build(Config, data or {}, "")
+    """Build and validate a :class:`Config` from a nested mapping (missing keys take defaults; a config
+    written before frame-based time limits is read with its former meaning, see :func:`upgrade`)."""
+    cfg = _build(Config, upgrade(data or {}), "")
     _cross_check(cfg)
     return cfg
 
@@ -341,7 +367,7 @@ def build_config(
     overrides: Mapping[str, Any] | None = None,
 ) -> Config:
     """Resolve defaults < YAML file < ``--set`` items < explicit CLI flags, then validate once."""
-    data: dict[str, Any] = load_yaml(config_file) if config_file else {}
+    data: dict[str, Any] = upgrade(load_yaml(config_file)) if config_file else {}
     dotted = dict(parse_set(s) for s in sets or [])
     dotted.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return from_dict(merge(data, dotted_to_nested(dotted)))

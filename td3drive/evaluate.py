@@ -31,6 +31,7 @@ class EvalResult:
     lengths: np.ndarray  # int64 [episodes], agent steps
     successes: np.ndarray  # bool [episodes]
     driving: dict[str, float] | None = None  # eval/* driving metrics of route backends (td3drive.metrics)
+    frames: np.ndarray | None = None  # int64 [episodes], simulator frames (agent steps x action repeat)
 
     @property
     def mean_reward(self) -> float:
@@ -83,6 +84,7 @@ def evaluate(
     n = envs.num_envs
     returns = np.zeros(episodes)
     lengths = np.zeros(episodes, np.int64)
+    frames = np.zeros(episodes, np.int64)
     successes = np.zeros(episodes, bool)
     driving = [metrics.EpisodeDriving() for _ in range(episodes)]
     route = False
@@ -98,12 +100,13 @@ def evaluate(
             for j in np.flatnonzero(live):
                 returns[ids[j]] += float(reward[j])
                 lengths[ids[j]] += 1
+                frames[ids[j]] += int(info["frames"][j]) if "frames" in info else 1
                 if route:
                     driving[ids[j]].add(*(info[k][j] for k in metrics.INFO_KEYS))
                 if terminated[j] or truncated[j]:
                     live[j] = False
                     successes[ids[j]] = _success_at(info, j)
-    return EvalResult(returns, lengths, successes, metrics.summarize(driving) if route else None)
+    return EvalResult(returns, lengths, successes, metrics.summarize(driving) if route else None, frames)
 
 
 def _success_at(info: dict, j: int) -> bool:

@@ -91,3 +91,17 @@ def test_readme_config_reference_lists_every_key_with_its_default():
     for key, default, _, _ in reference():
         shown = "null" if default is None else (str(default).lower() if isinstance(default, bool) else repr(default))
         assert f"| `{key}` | `{shown}` |" in readme, key
+
+
+def test_a_config_written_before_frame_limits_keeps_its_meaning(tmp_path):
+    old = {"env": {"name": "carracing", "action_repeat": 2, "max_episode_steps": 500},
+           "agent": {"encoder": "critic", "features_dim": 512}, "training": {"seed": 3}}
+    c = from_dict(old)
+    assert c.env.max_episode_frames == 1000 and c.env.no_progress_frames == 0
+    assert (c.agent.trunk, c.agent.features_dim, c.agent.n_step, c.agent.augment_pad) == ("relu", 512, 1, 0)
+    assert (c.training.train_freq, c.training.batch_size, c.training.seed) == (50, 256, 3)
+    f = tmp_path / "old.yaml"
+    f.write_text(yaml.safe_dump({"env": {"max_episode_steps": 100}}))
+    c = build_config(f, ["training.train_freq=2"])
+    assert (c.env.max_episode_frames, c.env.action_repeat, c.training.train_freq) == (100, 1, 2)
+    assert from_dict({}).env.action_repeat == 4  # a config without the old key gets today's defaults

@@ -5,7 +5,7 @@ from td3drive.config import EnvConfig, TrainingConfig
 from td3drive.envs import make_env
 from td3drive.evaluate import episode_seed, eval_workers, evaluate, make_eval_envs
 
-CFG = EnvConfig(name="lanekeep", max_episode_frames=40)
+CFG = EnvConfig(name="lanekeep", max_episode_frames=40, action_repeat=1)
 
 
 def make():
@@ -28,6 +28,14 @@ def test_sequential_and_parallel_evaluation_agree():
     np.testing.assert_allclose(one.returns, two.returns, rtol=1e-6)
     np.testing.assert_array_equal(one.lengths, two.lengths)
     assert one.success_rate == 1.0 and (one.lengths == 40).all()  # the controller stays in the lane
+
+
+def test_episode_length_in_agent_steps_and_in_simulator_frames():
+    repeat4 = lambda: make_env(EnvConfig(name="lanekeep", max_episode_frames=40, action_repeat=4))
+    r = evaluate(make_eval_envs(repeat4, 2), steer_to_centre, seed=0, episodes=3)
+    assert (r.lengths == 10).all() and (r.frames == 40).all()  # the time limit counts frames
+    one = evaluate(make_eval_envs(make, 1), steer_to_centre, seed=0, episodes=2)
+    np.testing.assert_array_equal(one.frames, one.lengths)  # no repeat: one frame per agent step
 
 
 def test_failures_and_frames_recorded():
