@@ -181,8 +181,11 @@ class GuardConfig:
     q_abs_max: float = _leaf(10_000.0, _positive(), "mean |Q1| or |Q2| on a batch above this is an explosion")
     actor_loss_growth: float = _leaf(10.0, _positive(), "actor loss beyond this factor of its early level (and rising)")
     actor_loss_floor: float = _leaf(1.0, _positive(), "early actor-loss level is at least this (initial Q is ~0)")
-    actor_loss_window: int = _leaf(10, _positive(),
+    actor_loss_window: int = _leaf(50, _positive(),
                                    "actor updates that set the early level, and over which the rise is fitted")
+    actor_loss_rate: float = _leaf(1.5, _positive(),
+                                   "... and the mean |actor loss| of the last window at least this factor of the "
+                                   "window before (a divergence multiplies fast; learning moves Q slowly)")
     on_non_finite: str = _leaf("stop", _one_of("warn", "stop"), "policy of the non_finite alert")
     on_gradient_critical: str = _leaf("stop", _one_of("warn", "stop"), "policy of gradient_explosion_critical")
     on_gradient_warning: str = _leaf("warn", _one_of("warn", "stop"), "policy of gradient_explosion_warning")

@@ -8,9 +8,13 @@ Alerts (tags of DESIGN.md, thresholds from the ``guard:`` config section):
 - ``q_value_explosion``: mean |Q1| or |Q2| on the batch above ``q_abs_max``.
 - ``actor_loss_divergence``: |actor loss| beyond ``actor_loss_growth`` times its early level (the
   median over the first ``actor_loss_window`` actor updates, floored at ``actor_loss_floor``) while
-  log|actor loss| is rising over the last ``actor_loss_window`` actor updates. This is the failure
-  the reference system missed (-250 to -2.7e9 with small gradient norms): it does not depend on
-  gradients at all.
+  log|actor loss| is rising over the last ``actor_loss_window`` actor updates, and fast: the mean of
+  the last ``actor_loss_window`` is at least ``actor_loss_rate`` times the mean of the window before.
+  This is the failure the reference system missed (-250 to -2.7e9 with small gradient norms): it does
+  not depend on gradients at all. The rate condition tells it from learning: the actor loss is
+  -Q1(s, pi(s)) and grows with Q while a learning agent's values move from ~0 to their true scale
+  (CarRacing: about 1 to 20 over 7,000 actor updates, 1.02x per 50), where a divergence multiplies
+  within tens of updates.
 
 Each alert has a policy, ``warn`` (logged) or ``stop`` (the trainer stops after this update).
 """
@@ -63,7 +67,7 @@ class Guard:
     def __init__(self, cfg: GuardConfig):
         self.cfg = cfg
         self.early: list[float] = []  # |actor loss| of the first actor_loss_window actor updates
-        self.recent: deque[float] = deque(maxlen=max(3, cfg.actor_loss_window))
+        self.recent: deque[float] = deque(maxlen=2 * max(3, cfg.actor_loss_window))
         self.counts: dict[str, int] = {t: 0 for t in tags.ALERTS}
         self.first: dict[str, Alert] = {}  # first alert of each kind
         self.first_alert_step: int | None = None
@@ -86,10 +90,15 @@ class Guard:
             self.early.append(v)
         self.recent.append(v)
         early = self.early_level
-        if early is None or v <= self.cfg.actor_loss_growth * early or not _rising(np.array(self.recent)):
+        w = max(3, self.cfg.actor_loss_window)
+        if early is None or v <= self.cfg.actor_loss_growth * early or len(self.recent) < 2 * w:
+            return None
+        recent = np.array(self.recent)
+        rate = float(recent[w:].mean() / max(recent[:w].mean(), 1e-12))
+        if not _rising(recent[w:]) or rate < self.cfg.actor_loss_rate:
             return None
         return (f"|{tags.ACTOR_LOSS}| = {v:.4g} is {v / early:.3g}x its early level {early:.4g} "
-                f"(threshold {self.cfg.actor_loss_growth:g}x) and rising")
+                f"(threshold {self.cfg.actor_loss_growth:g}x) and rising {rate:.3g}x per {w} actor updates")
 
     def check(self, telemetry: Mapping[str, float], step: int) -> list[Alert]:
         """Alerts raised by one update's telemetry (tag-keyed floats, as ``TD3.update`` returns)."""
