@@ -64,7 +64,7 @@ def test_bootstrap_interval_of_the_change_by_hand():
     assert lo == -10.0 and hi == 10.0
 
 
-def test_update_budget_from_config_and_from_sb3s_counter():
+def test_update_budget_from_config_and_from_a_logged_counter():
     series = {tags.CRITIC_LOSS: S(np.ones(20))}  # steps 1000..20000
     cfg = {"training": {"train_freq": 50, "gradient_steps": 1, "learning_starts": 1000}}
     b = update_budget(series, cfg)

@@ -17,7 +17,9 @@ progress. The answer is one of:
 
 The update budget is updates per env step and total updates: from the run's ``config.yaml`` for our
 runs (``gradient_steps / train_freq`` after ``learning_starts``), else from a logged update counter
-(SB3's ``train/n_updates``). Below ``min_updates_per_step`` it is a warning.
+(``train/n_updates``, SB3's name for it; SB3 itself writes it to its stdout and CSV logs but not to
+TensorBoard, so an SB3 event file alone does not tell the budget). Below ``min_updates_per_step`` it is
+a warning.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import numpy as np
 from td3drive import tags
 from td3drive.analysis.events import Series
 
-UPDATE_COUNTERS = ("train/n_updates",)  # SB3 logs its running update count under this tag
+UPDATE_COUNTERS = ("train/n_updates",)  # a running update count (SB3's name; it keeps it out of TensorBoard)
 IMPROVING, DECLINING, FLAT, TOO_EARLY = "improving", "declining", "flat", "too early to tell"
 
 
