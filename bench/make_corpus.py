@@ -1,8 +1,8 @@
 """The corpus of real runs from other libraries behind the analysis tests (tests/data/corpus/).
 
-Pendulum-v1, one seed, CPU; 20,000 env steps, except: the CleanRL-style healthy run 12,000 (it improves
-clearly by then, and each update is the cost here) and the wrecked runs 10,000 (wrecked within a few
-thousand updates):
+Pendulum-v1, one seed, CPU; 12,000 env steps for the healthy runs (they improve clearly by then, and
+each update is the cost here), 20,000 for the reference schedule (its updates are few), 10,000 for
+the wrecked runs (wrecked within a few thousand updates):
 
 - SB3 TD3 (``MlpPolicy``), three settings: its defaults with Gaussian action noise 0.1 (healthy);
   the reference system's schedule ``train_freq=50, gradient_steps=1`` (0.02 updates per step: not
@@ -20,6 +20,11 @@ thousand updates):
 
 Each run directory holds its event file and nothing else (no config.yaml: what a user of those
 libraries has). The tests pin each run's verdict and main finding (tests/test_corpus.py).
+
+One of our own runs joins them, thinned to stay small (every ``--every``-th log point of the train,
+gradient and progress scalars; evaluations, episodes and alerts in full; its config.yaml as is):
+
+    python bench/make_corpus.py --thin-run bench/out/learning/default-seed0 --out tests/data/corpus/td3drive_carracing
 """
 
 from __future__ import annotations
@@ -47,7 +52,6 @@ def sb3_run(setting: str, out: Path, seed: int) -> None:
     from stable_baselines3.common.noise import NormalActionNoise
 
     lr, every, steps = SETTINGS[setting]
-    steps = 20_000 if setting == "healthy" else steps
     kwargs = dict(learning_rate=lr) if setting != "not_learning" else dict(train_freq=50, gradient_steps=1,
                                                                            learning_rate=3e-4)
     env = gym.make("Pendulum-v1")
@@ -146,12 +150,34 @@ def cleanrl_style_run(setting: str, out: Path, seed: int) -> None:
     writer.close()
 
 
+def thin_run(src: Path, dest: Path, every: int) -> None:
+    """Copy a td3drive run's scalars (see the module docstring) and config.yaml into ``dest``."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    from td3drive.analysis.events import read_run
+
+    series = read_run(src).series
+    shutil.rmtree(dest, ignore_errors=True)
+    writer = SummaryWriter(str(dest))
+    for tag, s in series.items():
+        keep = slice(None) if tag.split("/")[0] in ("eval", "alerts") or tag.startswith("train/episode") else slice(None, None, every)
+        for step, wall, value in zip(s.steps[keep], s.wall_times[keep], s.values[keep]):
+            writer.add_scalar(tag, float(value), int(step), walltime=float(wall))
+    writer.close()
+    shutil.copy(src / "config.yaml", dest / "config.yaml")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--thin-run", type=Path, help="a td3drive run directory to thin into --out (see above)")
+    p.add_argument("--every", type=int, default=4)
     p.add_argument("--out", default="tests/data/corpus")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--only", default="", help="comma-separated run names (e.g. sb3_healthy); default all")
     args = p.parse_args()
+    if args.thin_run:
+        thin_run(args.thin_run, Path(args.out), args.every)
+        return
     torch.set_num_threads(1)
     runs = {f"{lib}_{s}": (fn, s) for lib, fn in (("sb3", sb3_run), ("cleanrl", cleanrl_style_run)) for s in SETTINGS}
     for name, (fn, setting) in runs.items():

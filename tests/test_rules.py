@@ -184,3 +184,14 @@ def test_q_stable_compares_the_last_fifth_with_the_middle_fifth():
     found, _ = ids(s)
     assert ("q_value_growing", WARNING) in found
     assert next(c for c in evaluate_rules(s, TH)[1] if c.id == "q_stable").status == "fail"
+
+
+def test_a_jump_to_a_small_gradient_norm_is_not_a_finding():
+    # The actor's first gradients once the critic stops being flat (a real CarRacing run: 7.9e-6 -> 0.65).
+    s = base()
+    v = np.full(30, 1e-5)
+    v[20:] = 0.65
+    s[tags.grad_norm("actor_mlp")] = S(v)
+    assert ("gradient_jump", WARNING) not in ids(s)[0]
+    v[20:] = 5.0
+    assert ("gradient_jump", WARNING) in ids(s)[0]

@@ -26,7 +26,8 @@ DEFAULTS: dict[str, float] = {
     # gradient norms (pre-clip), as in the reference system
     "grad_norm_warning": 50_000.0,
     "grad_norm_critical": 100_000.0,
-    "grad_jump_factor": 100.0,  # a norm this many times the median of all earlier ones is a jump
+    "grad_jump_factor": 100.0,  # a norm this many times the median of all earlier ones is a jump ...
+    "grad_jump_min": 1.0,  # ... when it reaches at least this
     "clip_saturation_fraction": 0.8,  # pre-clip norm above max_grad_norm in more updates than this
     # actor loss and critic exploitation
     "actor_loss_growth": 10.0,  # |actor loss| beyond this factor of its early level ...

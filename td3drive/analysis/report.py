@@ -157,16 +157,17 @@ def _cell(x: Any) -> str:
 
 
 def headline(r: Report) -> list[str]:
-    """The report's first lines: the most severe finding (why the verdict), learning progress, update budget."""
+    """The report's first lines: learning progress, update budget, and the most severe other finding."""
     out = []
-    top = next((f for f in r.findings if f.severity != rules.INFO), None)
-    if top is not None:
-        out.append(f"- Main finding: [{top.severity}] {top.title} (`{top.id}`)")
     for fid, label in (("learning_progress", "Learning"), ("update_budget", "Update budget")):
         f = next((f for f in r.findings if f.id == fid), None)
         if f is not None:
             text = f.title.split(": ", 1)[1] if fid == "learning_progress" else f.title
             out.append(f"- {label}: {text}" + (f" [{f.severity}]" if f.severity != rules.INFO else ""))
+    top = next((f for f in r.findings if f.severity != rules.INFO and f.id not in ("learning_progress", "update_budget")),
+               None)
+    if top is not None:
+        out.append(f"- Most severe other finding: [{top.severity}] {top.title} (`{top.id}`)")
     return out + [""] if out else []
 
 

@@ -107,7 +107,9 @@ def rule_gradient_explosion(series: dict[str, Series], th: dict) -> list[Finding
         if len(v) > th["min_points"]:
             med = pd.Series(v).rolling(20, min_periods=int(th["min_points"])).median().shift(1).to_numpy()
             ratio = v / np.maximum(med, 1e-12)
-            jumps = np.flatnonzero(np.nan_to_num(ratio) > th["grad_jump_factor"])
+            # A norm that jumps to a still-small value (the actor's first gradients once Q stops being flat:
+            # 1e-5 -> 0.6) is no hazard: only jumps to at least grad_jump_min count.
+            jumps = np.flatnonzero((np.nan_to_num(ratio) > th["grad_jump_factor"]) & (v >= th["grad_jump_min"]))
             if len(jumps):
                 j = int(jumps[0])
                 out.append(Finding(
@@ -495,7 +497,8 @@ def rule_learning(series: dict[str, Series], th: dict, budget: learning.UpdateBu
     if p is not None:
         out.append(Finding(
             "learning_progress", _PROGRESS_SEVERITY[p.status],
-            f"learning: {p.status} ({p.source} {p.early_mean:.4g} -> {p.late_mean:.4g})",
+            f"learning: {p.status} ({p.source} {p.early_mean:.4g} -> {p.late_mean:.4g}, change {p.change:+.4g}, "
+            f"95% CI [{p.ci[0]:.4g}, {p.ci[1]:.4g}])",
             {"status": p.status, "tag": p.source, "points": p.points, "early_mean": _r(p.early_mean),
              "late_mean": _r(p.late_mean), "change": _r(p.change), "change_ci95": [_r(p.ci[0]), _r(p.ci[1])],
              "relative_change": _r(p.relative_change),
@@ -568,7 +571,8 @@ def evaluate_rules(series: dict[str, Series], th: dict, max_grad_norm: float | N
             "that is converging flattens out; one that keeps multiplying is on its way to an explosion.",
             [], tags.Q1,
         ))
-    findings.sort(key=lambda f: SEVERITY_ORDER[f.severity])
+    # Most severe first; within a severity, what was measured before what was not.
+    findings.sort(key=lambda f: (SEVERITY_ORDER[f.severity], f.id == "not_measured"))
 
     def status(measured: bool, ok: bool) -> str:
         return "not measured" if not measured else ("pass" if ok else "fail")
