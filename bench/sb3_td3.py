@@ -54,7 +54,12 @@ def main() -> None:
     p.add_argument("--defaults", action="store_true", help="SB3's own TD3 defaults (see the module docstring)")
     p.add_argument("--stock-render", action="store_true", help="CarRacing's own renderer (what an SB3 user runs)")
     a = p.parse_args()
+    import signal
     from pathlib import Path
+
+    # A process started in the background of a non-interactive shell inherits SIGINT as ignored; bench/learning.py
+    # ends runs with SIGINT, so take it back (td3drive's trainer installs its own handler).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     from stable_baselines3 import TD3
     from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
