@@ -102,7 +102,7 @@ def cleanrl_style_run(setting: str, out: Path, seed: int) -> None:
     buf_r, buf_o2, buf_d = np.zeros(steps, np.float32), np.zeros((steps, od), np.float32), np.zeros(steps, np.float32)
     writer = SummaryWriter(str(out / "tb"))
     obs, _ = env.reset(seed=seed)
-    start, updates = time.time(), 0
+    start, updates, actor_loss = time.time(), 0, None
     for step in range(steps):
         if step < 1000:
             action = env.action_space.sample()
@@ -133,10 +133,11 @@ def cleanrl_style_run(setting: str, out: Path, seed: int) -> None:
         q_opt.step()
         updates += 1
         if updates % 2 == 0:
-            actor_loss = -q1(o, pi(o)).mean()
+            loss = -q1(o, pi(o)).mean()
             pi_opt.zero_grad()
-            actor_loss.backward()
+            loss.backward()
             pi_opt.step()
+            actor_loss = float(loss)
             with torch.no_grad():
                 for t, s in ((q1_t, q1), (q2_t, q2), (pi_t, pi)):
                     torch._foreach_lerp_(list(t.parameters()), list(s.parameters()), 0.005)
@@ -144,8 +145,8 @@ def cleanrl_style_run(setting: str, out: Path, seed: int) -> None:
             for tag, v in (("losses/qf1_values", qa.mean()), ("losses/qf2_values", qb.mean()), ("losses/qf1_loss", l1),
                            ("losses/qf2_loss", l2), ("losses/qf_loss", (l1 + l2) / 2)):
                 writer.add_scalar(tag, float(v), step)
-            if updates % 2 == 0:
-                writer.add_scalar("losses/actor_loss", float(actor_loss), step)
+            if actor_loss is not None:  # the latest actor update's loss, as CleanRL logs it
+                writer.add_scalar("losses/actor_loss", actor_loss, step)
             writer.add_scalar("charts/SPS", int(step / (time.time() - start)), step)
     writer.close()
 

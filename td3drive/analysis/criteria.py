@@ -47,7 +47,8 @@ DEFAULTS: dict[str, float] = {
     "episode_length_min": 0.0,  # mean length of the last fifth of episodes at least this (0: no bound)
     "episode_length_max": float("inf"),  # ... and at most this (inf: no bound)
     "min_points": 5.0,  # fewer logged points than this: a series is too short to judge
-    "actor_loss_continued_growth": 1.25,  # ... and its last fifth this factor above the fifth before (no plateau)
+    "actor_loss_continued_growth": 1.5,  # ... and its last fifth this factor above the fifth before: an exponential
+    # keeps multiplying fifth after fifth; a rise to a plateau (or a linear one, Q moving to its scale) does not
     # learning progress and update budget (td3drive/analysis/learning.py)
     "learning_min_points": 6.0,  # return points needed to judge progress
     "learning_min_change": 0.1,  # |late - early| as a fraction of the curve's range, beyond noise

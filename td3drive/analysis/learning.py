@@ -8,7 +8,8 @@ difference of their means gets a 95 % bootstrap interval (seeded), so noise alon
 progress. The answer is one of:
 
 - ``improving``: the interval lies above 0 and the change is at least ``learning_min_change`` of the
-  curve's range;
+  curve's scale (its range, or half the larger of the early and late levels' magnitudes if that is
+  larger: a drift of 3 % on returns of -1,450 is not progress, however steady);
 - ``declining``: the same, downwards (a warning at any update count: the policy got worse);
 - ``flat``: neither; a warning once the run made ``learning_flat_updates`` updates, otherwise
 - ``too early to tell``: fewer points than ``learning_min_points``, or a flat curve after fewer
@@ -73,7 +74,7 @@ class Progress:
     late_mean: float
     change: float  # late - early
     ci: tuple[float, float]  # 95 % bootstrap interval of the change
-    relative_change: float  # change / range of the curve
+    relative_change: float  # change / scale of the curve (see the module docstring)
     reason: str
 
 
@@ -113,8 +114,8 @@ def learning_progress(series: Mapping[str, Series], th: Mapping[str, float],
     early, late = v[:third], v[-third:]
     change = float(late.mean() - early.mean())
     lo, hi = bootstrap_change(early, late)
-    spread = float(np.ptp(v)) or 1.0
-    rel = change / spread
+    scale = max(float(np.ptp(v)), 0.5 * max(abs(float(early.mean())), abs(float(late.mean())))) or 1.0
+    rel = change / scale
     updates = budget.updates if budget is not None else None
     if lo > 0 and rel >= th["learning_min_change"]:
         status, reason = IMPROVING, "the late third is above the early third beyond noise"
