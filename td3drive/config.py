@@ -160,6 +160,9 @@ class TrainingConfig:
     buffer_size: int = _leaf(1_000_000, _positive(), "replay capacity in transitions (capped to max_timesteps)")
     eval_freq: int = _leaf(10_000, _non_negative(), "evaluate every N env steps (0 disables)")
     num_eval_episodes: int = _leaf(10, _positive(), "deterministic episodes per evaluation")
+    eval_at_start: bool = _leaf(False, None, "also evaluate the untrained policy at step 0 (with eval_freq > 0): the "
+                                             "level the report's learning progress compares with (off by default: a "
+                                             "sweep would count it as a guard-stopped trial's last evaluation)")
     eval_workers: int = _leaf(0, _non_negative(),
                               "evaluation env processes (0: one per CPU core, at most num_eval_episodes)")
     eval_async: bool = _leaf(True, None, "evaluate policy snapshots in a separate process while training goes on")

@@ -456,6 +456,8 @@ class Trainer:
             TimeElapsedColumn(), console=console, disable=not self.cfg.logging.progress, transient=False,
         )
         try:
+            if self.evaluator is not None and t.eval_at_start and self.c.step == 0:
+                self.evaluator.submit(0, self.agent.act, self._policy_state)  # the untrained policy's level
             with progress:
                 task = progress.add_task("train", total=t.max_timesteps, completed=self.c.step, info="")
                 while self.c.step < t.max_timesteps and self._stop_signal is None and not self._guard_stopped():

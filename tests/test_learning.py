@@ -73,3 +73,12 @@ def test_update_budget_from_config_and_from_a_logged_counter():
     b = update_budget(sb3, None)
     assert b.per_step == pytest.approx(0.019) and b.updates == 380 and "n_updates" in b.source
     assert update_budget(series, None) is None
+
+
+def test_the_untrained_policys_evaluation_at_step_0_is_the_reference_level():
+    ev = Series(np.array([0, 2500, 5000, 7500, 10000, 12500, 15000]), np.zeros(7),
+                np.array([-92.5, -57.7, -7.7, 5.9, 27.1, 260.3, 445.6]))
+    p = learning_progress({tags.EVAL_MEAN_REWARD: ev}, TH, MANY)
+    assert p.start_level == -92.5 and "scored -92.5" in p.reason and p.status == IMPROVING
+    shifted = Series(ev.steps + 2500, ev.wall_times, ev.values)  # no point at step 0: not known
+    assert learning_progress({tags.EVAL_MEAN_REWARD: shifted}, TH, MANY).start_level is None

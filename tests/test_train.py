@@ -217,3 +217,12 @@ def test_updates_per_env_step_equal_the_configured_ratio(tmp_path, tiny_sets, tr
     # learning_starts 64: env steps 64..300 update; 0.5 per step -> 119, 2 per step -> 2 x 237
     assert t.agent.total_it == updates
     assert t.c.frames == 300  # lanekeep at action_repeat 1: one frame per agent step
+
+
+def test_eval_at_start_logs_the_untrained_policys_level_at_step_0(tmp_path, tiny_sets):
+    from td3drive.analysis.events import read_run
+
+    cfg = cfg_with(tiny_sets, "training.max_timesteps=100", "training.eval_freq=100", "training.num_eval_episodes=1",
+                   "training.eval_async=false", "training.eval_at_start=true")
+    train(cfg, tmp_path / "r")
+    assert read_run(tmp_path / "r").series[tags.EVAL_MEAN_REWARD].steps.tolist() == [0, 100]

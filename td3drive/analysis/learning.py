@@ -5,7 +5,8 @@ return (``eval/mean_reward``) when the run evaluated at least ``learning_min_poi
 training episode returns (ours, SB3's ``rollout/ep_rew_mean``, CleanRL's ``charts/episodic_return``,
 mapped by ``aliases``). Early and late are the first and the last third of the points; the
 difference of their means gets a 95 % bootstrap interval (seeded), so noise alone does not read as
-progress. The answer is one of:
+progress. When the run evaluated the untrained policy at step 0 (ours with ``training.eval_at_start: true``),
+the report also gives the late level against it. The answer is one of:
 
 - ``improving``: the interval lies above 0 and the change is at least ``learning_min_change`` of the
   curve's scale (its range, or half the larger of the early and late levels' magnitudes if that is
@@ -76,6 +77,7 @@ class Progress:
     ci: tuple[float, float]  # 95 % bootstrap interval of the change
     relative_change: float  # change / scale of the curve (see the module docstring)
     reason: str
+    start_level: float | None = None  # the untrained policy's evaluation at step 0, when the run logged one
 
 
 def return_curve(series: Mapping[str, Series], min_points: int) -> tuple[str, np.ndarray, np.ndarray] | None:
@@ -105,7 +107,8 @@ def learning_progress(series: Mapping[str, Series], th: Mapping[str, float],
     curve = return_curve(series, min_points)
     if curve is None:
         return None
-    tag, _, v = curve
+    tag, steps, v = curve
+    start = float(v[0]) if tag == tags.EVAL_MEAN_REWARD and steps[0] == 0 else None
     n = len(v)
     if n < min_points:
         return Progress(TOO_EARLY, tag, n, float(v.mean()), float(v.mean()), 0.0, (0.0, 0.0), 0.0,
@@ -127,4 +130,6 @@ def learning_progress(series: Mapping[str, Series], th: Mapping[str, float],
     else:
         status = FLAT
         reason = "no change beyond noise" + (f" after {updates:,.0f} updates" if updates is not None else "")
-    return Progress(status, tag, n, float(early.mean()), float(late.mean()), change, (lo, hi), rel, reason)
+    if start is not None:
+        reason += f"; the untrained policy (step 0) scored {start:.4g}, the late third {late.mean() - start:+.4g} from it"
+    return Progress(status, tag, n, float(early.mean()), float(late.mean()), change, (lo, hi), rel, reason, start)

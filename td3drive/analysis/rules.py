@@ -502,6 +502,7 @@ def rule_learning(series: dict[str, Series], th: dict, budget: learning.UpdateBu
             {"status": p.status, "tag": p.source, "points": p.points, "early_mean": _r(p.early_mean),
              "late_mean": _r(p.late_mean), "change": _r(p.change), "change_ci95": [_r(p.ci[0]), _r(p.ci[1])],
              "relative_change": _r(p.relative_change),
+             "untrained_level": _r(p.start_level) if p.start_level is not None else None,
              "updates": _r(budget.updates) if budget is not None and budget.updates is not None else None},
             f"{p.reason}. Mean of the first and the last third of the {p.source} points, with a 95 % bootstrap "
             "interval of their difference. A declining return means the policy got worse (look for a wrecked "
