@@ -38,11 +38,15 @@ LABELS = {"default": "td3drive default", "reference": "reference recipe (example
           "sb3": "SB3 TD3 CnnPolicy, SB3 defaults"}
 
 
-REPEAT = {"default": 4, "reference": 1, "sb3": 4}  # action repeat of each configuration (EnvConfig / reference.yaml)
+def action_repeat(config: str) -> int:
+    """The configuration's action repeat, from its config (SB3 runs through the default env pipeline)."""
+    from td3drive.config import build_config
+
+    return build_config("examples/reference.yaml" if config == "reference" else None).env.action_repeat
 
 
 def command(config: str, seed: int, run: Path, eval_frames: int) -> list[str]:
-    eval_freq = eval_frames // REPEAT[config]
+    eval_freq = eval_frames // action_repeat(config)
     if config == "sb3":
         return [sys.executable, "bench/sb3_td3.py", "--defaults", "--max-timesteps", "10000000", "--eval-freq",
                 str(eval_freq), "--out", str(run), "--seed", str(seed)]

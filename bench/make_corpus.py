@@ -52,11 +52,10 @@ def sb3_run(setting: str, out: Path, seed: int) -> None:
     from stable_baselines3.common.noise import NormalActionNoise
 
     lr, every, steps = SETTINGS[setting]
-    kwargs = dict(learning_rate=lr) if setting != "not_learning" else dict(train_freq=50, gradient_steps=1,
-                                                                           learning_rate=3e-4)
     env = gym.make("Pendulum-v1")
+    # train_freq 1 (gradient_steps 1) is SB3's default; the reference schedule updates every 50 steps.
     model = TD3("MlpPolicy", env, action_noise=NormalActionNoise(np.zeros(1), 0.1 * np.ones(1)), seed=seed,
-                device="cpu", tensorboard_log=str(out), verbose=0, **kwargs)
+                device="cpu", tensorboard_log=str(out), verbose=0, learning_rate=lr, train_freq=every)
     model.learn(total_timesteps=steps, tb_log_name="tb")
 
 

@@ -178,7 +178,6 @@ class Trainer:
         self.writer = SummaryWriter(log_dir=str(self.run_dir), purge_step=purge_step, flush_secs=10)
         # Last, so that nothing above can fail and leave an evaluation process behind.
         self.evaluator: SyncEvaluator | AsyncEvaluator | None = None
-        self._torch_threads = torch.get_num_threads()
         if t.eval_freq > 0:
             if cfg.env.name in SINGLE_PROCESS:
                 # In-process: the evaluation env ticks the same server as the training env.
@@ -480,7 +479,6 @@ class Trainer:
             self.env.close()
             if self.evaluator is not None:
                 self.evaluator.close()
-            torch.set_num_threads(self._torch_threads)
         code = EXIT_OK
         if self._stop_signal is not None:
             code = EXIT_SIGINT if self._stop_signal == signal.SIGINT else EXIT_SIGTERM

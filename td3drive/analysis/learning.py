@@ -32,6 +32,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from td3drive import tags
+from td3drive.analysis import stats
 from td3drive.analysis.events import Series
 
 UPDATE_COUNTERS = ("train/n_updates",)  # a running update count (SB3's name; it keeps it out of TensorBoard)
@@ -93,11 +94,7 @@ def return_curve(series: Mapping[str, Series], min_points: int) -> tuple[str, np
 
 def bootstrap_change(early: np.ndarray, late: np.ndarray, reps: int = 2000, seed: int = 0) -> tuple[float, float]:
     """95 % percentile interval of ``mean(late) - mean(early)``, resampling each group with replacement."""
-    rng = np.random.default_rng(seed)
-    e = early[rng.integers(0, len(early), (reps, len(early)))].mean(axis=1)
-    m = late[rng.integers(0, len(late), (reps, len(late)))].mean(axis=1)
-    lo, hi = np.percentile(m - e, [2.5, 97.5])
-    return float(lo), float(hi)
+    return stats.mean_difference_ci(early, late, reps=reps, seed=seed)
 
 
 def learning_progress(series: Mapping[str, Series], th: Mapping[str, float],

@@ -83,6 +83,17 @@ def bootstrap_ci(
     return _percentile_interval(statistic(stratified_resample(a, reps, np.random.default_rng(seed))), confidence)
 
 
+def mean_difference_ci(
+    before: np.ndarray, after: np.ndarray, reps: int = 2000, confidence: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile CI of ``mean(after) - mean(before)``, each sample resampled with replacement."""
+    _check_bootstrap(reps, confidence)
+    rng = np.random.default_rng(seed)
+    b = stratified_resample(_as_matrix(before), reps, rng).mean(axis=(1, 2))
+    a = stratified_resample(_as_matrix(after), reps, rng).mean(axis=(1, 2))
+    return _percentile_interval(a - b, confidence)
+
+
 def _poi_batched(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """P(X > Y) for each replicate: x [reps, n, tasks], y [reps, m, tasks] -> [reps]."""
     diff = x[:, :, None, :] - y[:, None, :, :]  # [reps, n, m, tasks]
