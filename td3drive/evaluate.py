@@ -10,6 +10,7 @@ import gymnasium as gym
 import numpy as np
 
 from td3drive import metrics
+from td3drive.signals import shielded
 
 Policy = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -66,7 +67,8 @@ def make_eval_envs(make_fn: Callable[[], gym.Env], workers: int) -> gym.vector.V
     """``workers`` evaluation envs: subprocesses when more than one (the simulator is the bottleneck)."""
     if workers <= 1:
         return gym.vector.SyncVectorEnv([make_fn])
-    return gym.vector.AsyncVectorEnv([make_fn] * workers, context="spawn")
+    with shielded():  # the env processes leave SIGINT/SIGTERM to the process that owns them
+        return gym.vector.AsyncVectorEnv([make_fn] * workers, context="spawn")
 
 
 def evaluate(
@@ -127,25 +129,71 @@ class SyncEvaluator:
     def __init__(self, make_fn: Callable[[], gym.Env], workers: int, seed: int, episodes: int):
         self.envs = make_eval_envs(make_fn, workers)
         self.seed, self.episodes = seed, episodes
-        self._done: list[tuple[int, EvalResult]] = []
+        self._done: list[tuple[int, EvalResult | None]] = []
 
     def submit(self, step: int, policy: Policy, policy_state: Callable[[], dict]) -> None:
         self._done.append((step, evaluate(self.envs, policy, self.seed, self.episodes)))
 
-    def poll(self) -> list[tuple[int, EvalResult]]:
+    def poll(self) -> list[tuple[int, EvalResult | None]]:
         done, self._done = self._done, []
         return done
 
-    def drain(self) -> list[tuple[int, EvalResult]]:
+    def drain(self) -> list[tuple[int, EvalResult | None]]:
         return self.poll()
 
-    def close(self) -> None:
+    pending = 0  # results are ready when submit returns
+
+    def close(self, wait_s: float = 0.0) -> None:
         self.envs.close()
 
 
+class _Inbox:
+    """The evaluation process's queue of one: the newest policy snapshot wins.
+
+    A receiver thread takes every snapshot off the pipe as soon as it arrives, so the trainer never
+    blocks writing one; a snapshot still waiting when a newer one arrives is dropped (``put`` returns
+    its step) and the trainer is told it was skipped.
+    """
+
+    def __init__(self) -> None:
+        import threading
+
+        self._cond = threading.Condition()
+        self._item: tuple[int, bytes] | None = None
+        self._closed = False
+
+    def put(self, step: int, payload: bytes) -> int | None:
+        with self._cond:
+            replaced = None if self._item is None else self._item[0]
+            self._item = (step, payload)
+            self._cond.notify()
+            return replaced
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+
+    def take(self) -> tuple[int, bytes] | None:
+        """The newest waiting snapshot; blocks until there is one; None once closed (pending ones dropped)."""
+        with self._cond:
+            while self._item is None and not self._closed:
+                self._cond.wait()
+            if self._closed:
+                return None
+            item, self._item = self._item, None
+            return item
+
+
 def _eval_worker(conn, config: dict, vector_dim: int, workers: int) -> None:
-    """Body of the evaluation process: load each submitted policy snapshot, evaluate, send results back."""
+    """Body of the evaluation process: evaluate the newest submitted snapshot, send results back.
+
+    Sends ``(step, EvalResult)`` per evaluation and ``(step, None)`` per snapshot skipped because a
+    newer one replaced it while an evaluation ran. Ends when the trainer sends ``b""`` or its end of
+    the pipe closes (the trainer died); SIGINT and SIGTERM are blocked (:mod:`td3drive.signals`).
+    """
     import io
+    import threading
     from functools import partial
 
     import torch
@@ -157,16 +205,36 @@ def _eval_worker(conn, config: dict, vector_dim: int, workers: int) -> None:
     torch.set_num_threads(1)  # the trainer owns the other cores
     cfg = from_dict(config)
     agent = TD3(vector_dim, cfg.agent, "cpu")
+    inbox, send_lock = _Inbox(), threading.Lock()
+
+    def send(msg: tuple) -> None:
+        with send_lock:
+            conn.send(msg)
+
+    def receive() -> None:
+        try:
+            while msg := conn.recv_bytes():
+                replaced = inbox.put(int.from_bytes(msg[:8], "little"), msg[8:])
+                if replaced is not None:
+                    send((replaced, None))
+        except (EOFError, OSError):
+            pass
+        finally:
+            inbox.close()
+
+    threading.Thread(target=receive, daemon=True).start()
     envs = make_eval_envs(partial(make_env, cfg.env), workers)
     try:
-        while msg := conn.recv_bytes():
-            step = int.from_bytes(msg[:8], "little")
-            state = torch.load(io.BytesIO(msg[8:]), weights_only=True)
+        while (item := inbox.take()) is not None:
+            step, payload = item
+            # map_location: a CUDA trainer sends CUDA tensors; this process evaluates on the CPU and
+            # must not open a CUDA context of its own.
+            state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
             agent.actor.load_state_dict(state["actor"])
             agent.critic.load_state_dict(state["critic"])
-            conn.send((step, evaluate(envs, agent.act, cfg.training.seed, cfg.training.num_eval_episodes)))
-    except (EOFError, KeyboardInterrupt):
-        pass
+            send((step, evaluate(envs, agent.act, cfg.training.seed, cfg.training.num_eval_episodes)))
+    except (BrokenPipeError, EOFError, OSError):
+        pass  # the trainer is gone
     finally:
         envs.close()
 
@@ -186,7 +254,8 @@ class AsyncEvaluator:
         self.conn, child = ctx.Pipe()
         # Not a daemon: it starts env subprocesses of its own. close() always ends it.
         self.proc = ctx.Process(target=_eval_worker, args=(child, config, vector_dim, workers))
-        self.proc.start()
+        with shielded():  # it and its env processes leave SIGINT/SIGTERM to the trainer
+            self.proc.start()
         child.close()
         self.pending = 0
 
@@ -200,21 +269,24 @@ class AsyncEvaluator:
         buf = io.BytesIO()
         torch.save(policy_state(), buf)
         try:
+            # Never blocks for long: the worker's receiver thread reads every snapshot at once.
             self.conn.send_bytes(step.to_bytes(8, "little") + buf.getvalue())
         except OSError:
             raise EvaluationError(self._died()) from None
         self.pending += 1
 
-    def poll(self) -> list[tuple[int, EvalResult]]:
+    def poll(self) -> list[tuple[int, EvalResult | None]]:
+        """Results that are ready: ``(step, EvalResult)``, or ``(step, None)`` for a skipped snapshot."""
         done = []
         while self.pending and self.conn.poll():
             done.append(self._recv())
         return done
 
-    def drain(self) -> list[tuple[int, EvalResult]]:
+    def drain(self) -> list[tuple[int, EvalResult | None]]:
+        """Wait for every submitted snapshot's result (or skip notice)."""
         return [self._recv() for _ in range(self.pending)]
 
-    def _recv(self) -> tuple[int, EvalResult]:
+    def _recv(self) -> tuple[int, EvalResult | None]:
         try:
             result = self.conn.recv()
         except (EOFError, OSError):
@@ -226,12 +298,15 @@ class AsyncEvaluator:
         self.proc.join(timeout=5)
         return f"the evaluation process died (exit code {self.proc.exitcode}); see its traceback above"
 
-    def close(self) -> None:
+    def close(self, wait_s: float = 10.0) -> None:
+        """Stop the process: it ends at once when idle; an evaluation still running is abandoned after
+        ``wait_s`` seconds (SIGKILL: it blocks SIGTERM; its env processes end as their pipes close)."""
         try:
             self.conn.send_bytes(b"")
         except (BrokenPipeError, OSError):
             pass
-        self.proc.join(timeout=10)
+        self.proc.join(timeout=wait_s)
         if self.proc.is_alive():
-            self.proc.terminate()
+            self.proc.kill()
+            self.proc.join(timeout=5)
         self.conn.close()

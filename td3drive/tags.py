@@ -68,6 +68,9 @@ BUFFER_SIZE = "progress/buffer_size"
 # the x axis published CarRacing results use; and the current exploration noise std.
 FRAMES = "progress/frames"
 EXPLORATION_STD = "progress/exploration_std"
+# Not in DESIGN's table: evaluations skipped so far because a newer policy snapshot replaced them
+# while the asynchronous evaluator was still busy (written when one is skipped).
+EVALS_SKIPPED = "progress/evals_skipped"
 
 # Tags written only on updates that trained the actor (delayed policy updates).
 ACTOR_UPDATE_TAGS: tuple[str, ...] = (

@@ -32,6 +32,7 @@ from td3drive.config import Config, save_yaml
 from td3drive.envs import SINGLE_PROCESS, make_env, vector_dim
 from td3drive.evaluate import AsyncEvaluator, EvalResult, SyncEvaluator, episode_seed, eval_workers
 from td3drive.guard import Alert, Guard
+from td3drive.signals import shielded
 
 EXIT_OK = 0
 EXIT_NO_GO = 1  # the report says NO-GO, or the guard stopped the run
@@ -139,9 +140,10 @@ class Trainer:
             self.env = make_env(cfg.env, training=True)
         else:
             self.buffer = VectorReplay(self.num_envs, capacity, self.vector_dim, seed=t.seed, **n_step)
-            self.env = gym.vector.AsyncVectorEnv([partial(make_env, cfg.env, training=True)] * self.num_envs,
-                                                 context="spawn",
-                                                 autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+            with shielded():  # the env processes leave SIGINT/SIGTERM to the trainer
+                self.env = gym.vector.AsyncVectorEnv([partial(make_env, cfg.env, training=True)] * self.num_envs,
+                                                     context="spawn",
+                                                     autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
             self._tallies = np.zeros((self.num_envs, 2))  # per env: return, length of the running episode
             self._terms: list[dict[str, float]] = [{} for _ in range(self.num_envs)]  # per env: reward terms
         self.agent = TD3(self.vector_dim, cfg.agent, self.device)
@@ -157,6 +159,7 @@ class Trainer:
         self._pending: dict[str, float] = {}
         self._frames_at_eval: dict[int, int] = {}  # agent step -> simulator frames, of submitted evaluations
         self._stop_signal: int | None = None
+        self._evals_skipped = 0
         self._checkpoint_step = -1
         self._last_values: dict[str, float] = {}
         self._updates_at_log = 0
@@ -301,8 +304,15 @@ class Trainer:
         cpu = lambda m: {k: v.detach().cpu() for k, v in m.state_dict().items()}
         return {"actor": cpu(self.agent.actor), "critic": cpu(self.agent.critic)}
 
-    def _record_evaluations(self, results: list[tuple[int, EvalResult]]) -> None:
+    def _record_evaluations(self, results: list[tuple[int, EvalResult | None]]) -> None:
         for step, result in results:
+            if result is None:  # the async evaluator was busy and a newer snapshot replaced this one
+                self._frames_at_eval.pop(step, None)
+                self._evals_skipped += 1
+                self._write({tags.EVALS_SKIPPED: float(self._evals_skipped)}, self.c.step)
+                self.log(f"[yellow]evaluation at step {step} skipped: the evaluator was still busy when a newer "
+                         f"snapshot arrived ({self._evals_skipped} skipped so far)[/]")
+                continue
             self.last_eval = {
                 tags.EVAL_MEAN_REWARD: result.mean_reward,
                 tags.EVAL_MEAN_LENGTH: result.mean_length,
@@ -478,7 +488,10 @@ class Trainer:
             self.writer.close()
             self.env.close()
             if self.evaluator is not None:
-                self.evaluator.close()
+                if self._stop_signal is not None and self.evaluator.pending:
+                    self.log(f"{self.evaluator.pending} pending evaluation(s) abandoned (stopped by a signal)")
+                # Stopped by a signal: do not wait for an evaluation still running (exit within seconds).
+                self.evaluator.close(wait_s=1.0 if self._stop_signal is not None else 10.0)
         code = EXIT_OK
         if self._stop_signal is not None:
             code = EXIT_SIGINT if self._stop_signal == signal.SIGINT else EXIT_SIGTERM

@@ -168,6 +168,10 @@ def headline(r: Report) -> list[str]:
                None)
     if top is not None:
         out.append(f"- Most severe other finding: [{top.severity}] {top.title} (`{top.id}`)")
+    skipped = r.series.get(tags.EVALS_SKIPPED)
+    if skipped is not None and len(skipped.values) and skipped.values[-1] > 0:
+        out.append(f"- Evaluations skipped: {int(skipped.values[-1])} (the evaluator was still busy when newer policy "
+                   "snapshots replaced them)")
     return out + [""] if out else []
 
 

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# One GPU session of the default recipe, as one script (a GPU is lent for minutes, not hours):
+#   1. tests/test_cuda.py (CUDA update == CPU update, bf16 on CUDA, checkpoints across devices);
+#   2. four training runs side by side on the one GPU for BUDGET seconds each, stopped with SIGINT:
+#      CarRacing-v3 seeds 0 and 1 (default-seed0/1) and highway scenarios 1 and 2 (highway-s1/s2),
+#      each with NUM_ENVS collection processes, evaluated asynchronously on the CPU;
+#   3. the run directories (event files, configs, reports, logs; no checkpoints) packed into runs.tar.gz.
+#
+#   OUT=bench/out/gpu BUDGET=390 bash bench/gpu_session.sh
+#   python bench/learning.py --report-only --configs default --seeds 0,1 --out <unpacked>/runs
+#
+# Wheels that the GPU image lacks (gymnasium, Box2D, pygame-ce, highway-env, google-crc32c) are
+# installed from .whl/ when it exists (see /work/.library/device/README.md for how to fetch them).
+set -u
+OUT=${OUT:-bench/out/gpu}
+BUDGET=${BUDGET:-390}
+NUM_ENVS=${NUM_ENVS:-3}
+DEVICE=${DEVICE:-cuda}  # cpu: a dry run of this script on a machine without a GPU
+PY=${PY:-python3}
+mkdir -p "$OUT"
+RUNS=$(mktemp -d)/runs
+mkdir -p "$RUNS"
+if [ -d .whl ]; then
+  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+  export PYTHONPATH=/tmp/site:$PWD
+else
+  export PYTHONPATH=$PWD
+fi
+export PYTHONUNBUFFERED=1
+
+{
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
+  $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(0))"
+  nproc
+} > "$OUT/machine.txt" 2>&1
+
+timeout 120 $PY -m pytest -q -p no:cacheprovider tests/test_cuda.py > "$OUT/pytest_cuda.txt" 2>&1
+
+nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 15 > "$OUT/gpu_util.csv" 2>&1 &
+UTIL=$!
+
+common=(--max-timesteps 10000000 --checkpoint-freq 0 --eval-freq 5000
+        --set training.device="$DEVICE" --set training.num_envs="$NUM_ENVS" --set training.eval_workers=2
+        --set logging.progress=false)
+train() {  # name, then train arguments
+  local name=$1; shift
+  OMP_NUM_THREADS=2 timeout -s INT -k 60 "$BUDGET" \
+    $PY -m td3drive.cli train --run-dir "$RUNS/$name" "${common[@]}" "$@" > "$RUNS/$name.log" 2>&1
+  echo "$name exit $?" >> "$RUNS/exits.txt"
+}
+pids=()
+train default-seed0 --seed 0 & pids+=($!)
+train default-seed1 --seed 1 & pids+=($!)
+train highway-s1 --env highway --scenario 1 --seed 0 --set training.num_eval_episodes=5 & pids+=($!)
+train highway-s2 --env highway --scenario 2 --seed 0 --set training.num_eval_episodes=5 & pids+=($!)
+wait "${pids[@]}"
+kill "$UTIL" 2>/dev/null
+tar czf "$OUT/runs.tar.gz" --exclude=checkpoints -C "$(dirname "$RUNS")" runs
+cat "$RUNS/exits.txt"; tail -n 5 "$RUNS"/*.log
