@@ -157,7 +157,7 @@ class TD3:
             out[tags.Q_PI] = q_pi.detach()
             self.soft_update()
 
-        out[tags.SKIPPED_UPDATES] = torch.tensor(float(self.skipped_updates))
+        out[tags.SKIPPED_UPDATES] = torch.tensor(float(self.skipped_updates), device=self.device)
         keys = list(out)
         return dict(zip(keys, torch.stack([out[k].float() for k in keys]).tolist()))
 
