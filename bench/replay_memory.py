@@ -6,6 +6,10 @@ Allocates a ReplayBuffer for N transitions of 4x84x84 uint8 frame stacks + a 14-
 with N transitions in 1,000-step episodes (random frames, so every page is touched), and reports the
 resident memory the process gained, per transition, next to what obs + next_obs stacks would need
 (SB3's layout: 2 x 28,224 bytes of frames per transition, 28 KB with optimize_memory_usage).
+Then times ``sample`` (median of 50, one torch thread) at batch 128 and 256 with ``--n-step`` returns:
+the host work each update waits for, which bounds the update rate on a GPU.
+
+    python bench/replay_memory.py --transitions 20000 --episode 250
 """
 
 from __future__ import annotations
@@ -28,7 +32,11 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--transitions", type=int, default=1_000_000)
     p.add_argument("--episode", type=int, default=1000)
+    p.add_argument("--n-step", type=int, default=3, help="the default recipe's n-step returns")
     args = p.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
     from td3drive.agent.replay import ReplayBuffer
 
     k, n = 14, args.transitions
@@ -36,7 +44,7 @@ def main() -> None:
     frames = rng.integers(0, 256, (64, 84, 84), dtype=np.uint8)  # reused content, distinct per slot copy
     base = rss_bytes()
     t = time.perf_counter()
-    buffer = ReplayBuffer(n, k, seed=0)
+    buffer = ReplayBuffer(n, k, seed=0, n_step=args.n_step, gamma=0.99)
     stack = np.stack([frames[0]] * 4)
     obs = {"image": stack, "vector": np.zeros(k, np.float32)}
     action = np.zeros(2, np.float32)
@@ -51,6 +59,13 @@ def main() -> None:
     print("|---|---|---|---|---|")
     print(f"| {len(buffer):,} | {grown / 2**30:.2f} GiB | {grown / len(buffer):,.0f} | "
           f"{len(buffer) * 2 * 4 * 84 * 84 / 2**30:.1f} GiB | {fill_s:.0f} s |")
+    for batch in (128, 256):
+        times = []
+        for _ in range(50):
+            t = time.perf_counter()
+            buffer.sample(batch)
+            times.append(time.perf_counter() - t)
+        print(f"\nsample({batch}), {args.n_step}-step targets: median {1000 * np.median(times):.1f} ms")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,20 @@
-"""Atomic checkpoints that can never run code: ``torch.save`` to a temp file + rename, loaded with
-``torch.load(weights_only=True)``. ``latest.pt`` is a symlink to the newest ``step_<N>.pt``."""
+"""Atomic, verified checkpoints that can never run code: ``torch.save`` to a temp file + rename,
+loaded with ``torch.load(weights_only=True)``. ``latest.pt`` is a symlink to the newest ``step_<N>.pt``.
+
+Each checkpoint has its SHA-256 beside it (``step_<N>.pt.sha256``, written atomically before
+``latest.pt`` moves to it) and every load verifies it, so a damaged file is refused instead of
+resuming training on damaged weights. Checkpoints written before checksums existed load unverified.
+Only the newest ``keep`` ``step_<N>.pt`` files are kept; ``last_good.pt`` and any file the user
+renames or copies (anything not named ``step_<N>.pt``) are never removed.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +35,41 @@ class CheckpointError(RuntimeError):
     """A checkpoint that is missing, unreadable or not one of ours."""
 
 
-def atomic_save(obj: Any, path: Path) -> None:
-    """Write ``obj`` to ``path`` so that readers only ever see the old or the complete new file."""
+def _atomic_bytes(data: bytes, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
-        torch.save(obj, f)
+        f.write(data)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def checksum_path(path: Path) -> Path:
+    """Where the SHA-256 of checkpoint ``path`` lives (a symlink's target's, for ``latest.pt``)."""
+    real = path.resolve()
+    return real.with_name(real.name + ".sha256")
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """Write ``obj`` to ``path`` so that readers only ever see the old or the complete new file, then its
+    SHA-256 beside it (:func:`checksum_path`)."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    data = buf.getvalue()
+    _atomic_bytes(data, path)
+    _atomic_bytes((hashlib.sha256(data).hexdigest() + "\n").encode(), checksum_path(path))
+
+
+def _verified_bytes(p: Path) -> bytes:
+    """The file's bytes, checked against its SHA-256 when it has one (older checkpoints have none)."""
+    data = p.read_bytes()
+    try:
+        expected = checksum_path(p).read_text().strip()
+    except OSError:
+        return data
+    if hashlib.sha256(data).hexdigest() != expected:
+        raise CheckpointError(f"checkpoint '{p}': damaged (its SHA-256 does not match {checksum_path(p).name})")
+    return data
 
 
 def point_latest(ckpt_dir: Path, target: Path) -> None:
@@ -41,9 +78,33 @@ def point_latest(ckpt_dir: Path, target: Path) -> None:
     tmp.unlink(missing_ok=True)
     try:
         os.symlink(target.name, tmp)
-    except OSError:
+    except OSError:  # a copy carries a copy of the checksum
         tmp.write_bytes(target.read_bytes())
+        if checksum_path(target).exists():
+            link_or_copy(checksum_path(target), ckpt_dir / (LATEST + ".sha256"))
     os.replace(tmp, ckpt_dir / LATEST)
+
+
+def step_of(path: Path) -> int | None:
+    """N of a ``step_<N>.pt`` file name, else None."""
+    m = re.fullmatch(r"step_(\d+)\.pt", path.name)
+    return int(m.group(1)) if m else None
+
+
+def step_files(ckpt_dir: Path) -> list[Path]:
+    """The ``step_<N>.pt`` files of ``ckpt_dir``, newest (highest N) first."""
+    found = [(step_of(p), p) for p in ckpt_dir.glob("step_*.pt")]
+    return [p for n, p in sorted(((n, p) for n, p in found if n is not None), reverse=True)]
+
+
+def prune(ckpt_dir: Path, keep: int) -> list[Path]:
+    """Remove all but the newest ``keep`` ``step_<N>.pt`` files (and their checksums); returns the removed.
+    ``latest.pt``'s target is always among the newest; ``last_good.pt`` is a link of its own and stays."""
+    removed = step_files(ckpt_dir)[keep:]
+    for p in removed:
+        p.unlink(missing_ok=True)
+        checksum_path(p).unlink(missing_ok=True)
+    return removed
 
 
 def save_step(run_dir: Path, step: int, state: dict, replay_state: dict | None = None) -> Path:
@@ -63,6 +124,7 @@ def save_step(run_dir: Path, step: int, state: dict, replay_state: dict | None =
     for old in ckpt_dir.glob("replay_step_*.pt"):
         if old.name != replay_name(step):
             old.unlink(missing_ok=True)
+            checksum_path(old).unlink(missing_ok=True)
     return path
 
 
@@ -79,7 +141,10 @@ def link_or_copy(source: Path, dest: Path) -> None:
 
 def keep_last_good(run_dir: Path, source: Path) -> None:
     """Keep ``source`` as ``checkpoints/last_good.pt``."""
-    link_or_copy(source, run_dir / CHECKPOINT_DIR / LAST_GOOD)
+    dest = run_dir / CHECKPOINT_DIR / LAST_GOOD
+    link_or_copy(source, dest)
+    if checksum_path(source).exists():
+        link_or_copy(checksum_path(source), dest.with_name(dest.name + ".sha256"))
 
 
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
@@ -88,7 +153,11 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
     if not p.is_file():
         raise CheckpointError(f"checkpoint '{p}': no such file")
     try:
-        state = torch.load(p, map_location=map_location, weights_only=True)
+        data = _verified_bytes(p)
+    except OSError as e:
+        raise CheckpointError(f"checkpoint '{p}': cannot be read ({e.strerror})") from None
+    try:
+        state = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises many types for corrupt or foreign files
         raise CheckpointError(f"checkpoint '{p}': cannot be loaded ({type(e).__name__}: {str(e).splitlines()[0]})") from None
     if not isinstance(state, dict) or "agent" not in state or "config" not in state:
@@ -96,10 +165,36 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
     return state
 
 
+def load_newest_intact(run_dir: str | Path,
+                       map_location: str | torch.device = "cpu") -> tuple[Path, dict, list[tuple[Path, str]]]:
+    """``latest.pt`` if it loads, else the newest ``step_<N>.pt`` that does: (path, state, refused), where
+    refused lists (file, why) of the newer ones that did not load (``latest.pt`` as the file it points at).
+
+    Raises CheckpointError naming every refusal when none loads, or when there is no checkpoint.
+    """
+    latest = latest_path(run_dir)
+    refused: list[tuple[Path, str]] = []
+    for p in [latest] + [q for q in step_files(latest.parent) if q != latest.resolve()]:
+        try:
+            return p, load(p, map_location), refused
+        except CheckpointError as e:
+            refused.append((p.resolve(), str(e)))
+    raise CheckpointError("; ".join(why for _, why in refused))
+
+
+def set_aside(path: Path) -> Path:
+    """Rename a refused checkpoint to ``<name>.damaged`` (never deleted: it is the user's evidence)."""
+    dest = path.with_name(path.name + ".damaged")
+    os.replace(path, dest)
+    return dest
+
+
 def load_replay(path: Path) -> dict:
     """Load saved replay contents (tensors and plain values only)."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(io.BytesIO(_verified_bytes(path)), map_location="cpu", weights_only=True)
+    except CheckpointError:
+        raise
     except Exception as e:
         raise CheckpointError(f"replay file '{path}': cannot be loaded ({type(e).__name__})") from None
     if not isinstance(state, dict) or "frames" not in state:

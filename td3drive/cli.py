@@ -130,6 +130,8 @@ def _fresh_dir(given: str | None, cfg, command: str, prefix: str = "", resumable
     from td3drive.train import default_run_dir
 
     path = Path(given) if given else default_run_dir(cfg, prefix=prefix)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"td3drive {command}: --run-dir '{path}' is a file; give a directory")
     if path.exists() and any(path.iterdir()):
         hint = "use --resume or an empty directory" if resumable else "use an empty directory"
         raise UsageError(f"td3drive {command}: --run-dir '{path}' already holds files; {hint}")
@@ -160,8 +162,8 @@ def _check_device(name: str, command: str) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from td3drive.agent.replay import ReplayMemoryError
-    from td3drive.checkpoint import CheckpointError
-    from td3drive.config import build_config
+    from td3drive.checkpoint import CHECKPOINT_DIR, LATEST, CheckpointError, step_files
+    from td3drive.config import build_config, resume_conflicts
     from td3drive.envs import BackendUnavailable, BlankFrameError
     from td3drive.evaluate import EvaluationError
     from td3drive.train import Trainer
@@ -174,13 +176,23 @@ def cmd_train(args: argparse.Namespace) -> int:
         if not (run_dir / "config.yaml").is_file():
             raise UsageError(f"td3drive train: --resume '{run_dir}': not a run directory (no config.yaml)")
         cfg = build_config(run_dir / "config.yaml", args.set, overrides)
+        if conflicts := resume_conflicts(build_config(run_dir / "config.yaml"), cfg):
+            raise UsageError(f"td3drive train: --resume cannot change {'; '.join(conflicts)} (the checkpoint holds "
+                             "networks, replay and env of the saved value)")
     else:
         cfg = build_config(args.config, args.set, overrides)
         run_dir = _fresh_dir(args.run_dir, cfg, "train")
     _check_device(cfg.training.device, "train")
     _check_criteria(args.criteria, cfg.env.name, [None], "train")
+    resume = bool(args.resume)
+    ckpt_dir = run_dir / CHECKPOINT_DIR
+    if resume and not (ckpt_dir / LATEST).exists() and not step_files(ckpt_dir):
+        # Killed before its first checkpoint: the run can only start over, with its own config.
+        print(f"td3drive train: --resume '{run_dir}': no checkpoint yet; starting it from step 0 with its config.yaml",
+              file=sys.stderr)
+        resume = False
     try:
-        trainer = Trainer(cfg, run_dir, resume=bool(args.resume), criteria_file=args.criteria)
+        trainer = Trainer(cfg, run_dir, resume=resume, criteria_file=args.criteria)
     except (ReplayMemoryError, CheckpointError, BackendUnavailable) as e:
         raise UsageError(f"td3drive train: {e}") from None
     print(f"run directory: {run_dir}", file=sys.stderr)
@@ -208,15 +220,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise UsageError(f"td3drive eval: --episodes {args.episodes}: must be an integer >= 1")
     if args.video and not args.video.endswith(".gif"):
         raise UsageError(f"td3drive eval: --video '{args.video}': must be a .gif file")
+    if args.video and not Path(args.video).resolve().parent.is_dir():  # check before the evaluation runs
+        raise UsageError(f"td3drive eval: --video '{args.video}': directory '{Path(args.video).parent}' does not exist")
     try:
         device = resolve_device(args.device)
         path = Path(args.checkpoint)
         state = load(latest_path(path) if path.is_dir() else path, map_location=device)
         cfg = from_dict(state["config"])
+        agent = TD3(vector_dim(cfg.env.name), cfg.agent, device)
+        agent.load_state_dict(state["agent"])
+        step = state["counters"]["step"]
     except (CheckpointError, ConfigError, ValueError) as e:
         raise UsageError(f"td3drive eval: {e}") from None
-    agent = TD3(vector_dim(cfg.env.name), cfg.agent, device)
-    agent.load_state_dict(state["agent"])
+    except (KeyError, TypeError, RuntimeError, AttributeError) as e:  # right keys, wrong contents
+        raise UsageError(f"td3drive eval: checkpoint '{path}': its contents are not a td3drive agent "
+                         f"({type(e).__name__})") from None
     frames: list[np.ndarray] = []
     from functools import partial
 
@@ -225,7 +243,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     envs = make_eval_envs(partial(make_env, cfg.env), eval_workers(cfg.training, cfg.env.name))
     result = evaluate(envs, agent.act, cfg.training.seed, args.episodes, frames.append if args.video else None)
     envs.close()
-    print(f"episodes: {args.episodes}  (checkpoint step {state['counters']['step']}, env {cfg.env.name})")
+    print(f"episodes: {args.episodes}  (checkpoint step {step}, env {cfg.env.name})")
     print(f"return:   {result.mean_reward:.2f} ± {result.returns.std():.2f}  (min {result.returns.min():.2f}, max {result.returns.max():.2f})")
     print(f"length:   {result.mean_length:.1f} ± {result.lengths.std():.1f} agent steps "
           f"({result.frames.mean():.0f} simulator frames)")
@@ -234,8 +252,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.video:
         import imageio.v2 as imageio
 
-        imageio.mimsave(args.video, frames, duration=1 / 25)
-        print(f"video:    {args.video} ({len(frames)} frames)")
+        # Pillow's GIF writer takes the per-frame duration in milliseconds (1 / 25 became 0 ms) and
+        # merges identical consecutive frames, adding up their durations: the timing stays true.
+        # CarRacing simulates 50 frames per second (real-time playback); other backends play at 25 steps/s.
+        per_step_ms = 1000 * cfg.env.action_repeat / 50 if cfg.env.name == "carracing" else 40.0
+        imageio.mimsave(args.video, frames, duration=per_step_ms, loop=0)
+        print(f"video:    {args.video} ({len(frames)} agent steps, {per_step_ms:.0f} ms each)")
     return 0
 
 

@@ -16,6 +16,8 @@ from typing import Any, Callable, Mapping
 
 import yaml
 
+from td3drive.files import atomic_write
+
 
 class _Loader(yaml.SafeLoader):
     """YAML 1.1 reads ``1e-4`` as a string; configs are full of such numbers, so read them as floats."""
@@ -54,6 +56,10 @@ def _positive() -> Check:
 
 def _non_negative() -> Check:
     return (lambda v: v >= 0, "a number >= 0")
+
+
+def _at_least(low: int) -> Check:
+    return (lambda v: v >= low, f"an integer >= {low}")
 
 
 def _unit_open_closed() -> Check:
@@ -167,6 +173,8 @@ class TrainingConfig:
                               "evaluation env processes (0: one per CPU core, at most num_eval_episodes)")
     eval_async: bool = _leaf(True, None, "evaluate policy snapshots in a separate process while training goes on")
     checkpoint_freq: int = _leaf(50_000, _non_negative(), "checkpoint every N env steps (0: only at the end)")
+    keep_checkpoints: int = _leaf(5, _at_least(2), "newest step_<N>.pt files kept (last_good.pt and files you rename "
+                                                   "or copy are never removed)")
     save_replay: bool = _leaf(False, None, "also save replay contents with each checkpoint")
 
 
@@ -355,6 +363,8 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         text = p.read_text()
     except OSError as e:
         raise ConfigError(f"config file '{p}': cannot be read ({e.strerror or e})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file '{p}': not a text file (YAML expected)") from None
     try:
         data = yaml_load(text)
     except yaml.YAMLError as e:
@@ -379,9 +389,37 @@ def build_config(
     return from_dict(merge(data, dotted_to_nested(dotted)))
 
 
+# Keys a resumed run cannot change: they shape the networks, the replay or the env the checkpoint holds.
+RESUME_FIXED = ("env.name", "env.scenario", "env.action_repeat", "agent.encoder", "agent.features_dim", "agent.trunk",
+                "agent.hidden_dim", "training.num_envs")
+
+
+def resume_conflicts(saved: Config, new: Config) -> list[str]:
+    """``key: saved -> new`` for each :data:`RESUME_FIXED` key that differs."""
+    a, b = _flat(saved.to_dict()), _flat(new.to_dict())
+    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in RESUME_FIXED if a.get(k) != b.get(k)]
+
+
+def _flat(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, Mapping):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
 def save_yaml(cfg: Config, path: str | Path) -> None:
-    """Write the full resolved config as YAML."""
-    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    """Write the full resolved config as YAML, atomically (a kill mid-write leaves the old file or the new
+    one, never a truncated one); an identical file is left untouched, so a resume does not rewrite it."""
+    p, text = Path(path), yaml.safe_dump(cfg.to_dict(), sort_keys=False)
+    try:
+        if p.read_text() == text:
+            return
+    except (OSError, UnicodeDecodeError):
+        pass
+    atomic_write(p, text)
 
 
 def reference() -> list[tuple[str, Any, str, str]]:

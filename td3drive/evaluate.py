@@ -143,8 +143,12 @@ class SyncEvaluator:
 
     pending = 0  # results are ready when submit returns
 
-    def close(self, wait_s: float = 0.0) -> None:
+    def close(self) -> None:
         self.envs.close()
+
+
+class _Abandoned(Exception):
+    """Raised inside an evaluation that the trainer no longer waits for."""
 
 
 class _Inbox:
@@ -173,6 +177,10 @@ class _Inbox:
         with self._cond:
             self._closed = True
             self._cond.notify()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def take(self) -> tuple[int, bytes] | None:
         """The newest waiting snapshot; blocks until there is one; None once closed (pending ones dropped)."""
@@ -222,6 +230,11 @@ def _eval_worker(conn, config: dict, vector_dim: int, workers: int) -> None:
         finally:
             inbox.close()
 
+    def policy(image: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        if inbox.closed:  # told to stop (or the trainer is gone): abandon the running evaluation
+            raise _Abandoned
+        return agent.act(image, vector)
+
     threading.Thread(target=receive, daemon=True).start()
     envs = make_eval_envs(partial(make_env, cfg.env), workers)
     try:
@@ -232,9 +245,9 @@ def _eval_worker(conn, config: dict, vector_dim: int, workers: int) -> None:
             state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
             agent.actor.load_state_dict(state["actor"])
             agent.critic.load_state_dict(state["critic"])
-            send((step, evaluate(envs, agent.act, cfg.training.seed, cfg.training.num_eval_episodes)))
-    except (BrokenPipeError, EOFError, OSError):
-        pass  # the trainer is gone
+            send((step, evaluate(envs, policy, cfg.training.seed, cfg.training.num_eval_episodes)))
+    except (_Abandoned, BrokenPipeError, EOFError, OSError):
+        pass  # told to stop mid-evaluation, or the trainer is gone
     finally:
         envs.close()
 
@@ -299,8 +312,8 @@ class AsyncEvaluator:
         return f"the evaluation process died (exit code {self.proc.exitcode}); see its traceback above"
 
     def close(self, wait_s: float = 10.0) -> None:
-        """Stop the process: it ends at once when idle; an evaluation still running is abandoned after
-        ``wait_s`` seconds (SIGKILL: it blocks SIGTERM; its env processes end as their pipes close)."""
+        """Stop the process: an evaluation still running is abandoned at its next env step, the process
+        closes its envs and ends; after ``wait_s`` seconds it is killed (SIGKILL: it blocks SIGTERM)."""
         try:
             self.conn.send_bytes(b"")
         except (BrokenPipeError, OSError):

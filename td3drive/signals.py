@@ -13,9 +13,10 @@ arrives while workers start stays pending and is delivered to the trainer once t
 from __future__ import annotations
 
 import signal
+import threading
 from multiprocessing import resource_tracker
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 
@@ -33,3 +34,23 @@ def shielded() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+Handler = Callable[[int, object], None]
+
+
+def catch_stop_signals(handler: Handler) -> dict[int, object]:
+    """Install ``handler`` for SIGINT and SIGTERM; returns the previous handlers for :func:`restore_handlers`.
+
+    Only the main thread may install handlers; elsewhere (a Ray Tune trial runs its function in a
+    thread) the host process owns the signals, nothing is installed and ``{}`` is returned.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {s: signal.signal(s, handler) for s in sorted(STOP_SIGNALS)}
+
+
+def restore_handlers(old: dict[int, object]) -> None:
+    """Put back what :func:`catch_stop_signals` replaced."""
+    for s, handler in old.items():
+        signal.signal(s, handler)

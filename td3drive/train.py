@@ -10,7 +10,6 @@ bit-identical to an uninterrupted run.
 from __future__ import annotations
 
 import signal
-import threading
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from td3drive.config import Config, save_yaml
 from td3drive.envs import SINGLE_PROCESS, make_env, vector_dim
 from td3drive.evaluate import AsyncEvaluator, EvalResult, SyncEvaluator, episode_seed, eval_workers
 from td3drive.guard import Alert, Guard
-from td3drive.signals import shielded
+from td3drive.signals import catch_stop_signals, restore_handlers, shielded
 
 EXIT_OK = 0
 EXIT_NO_GO = 1  # the report says NO-GO, or the guard stopped the run
@@ -125,6 +124,18 @@ class Trainer:
         self.log = log or (lambda msg: console.print(msg))
         self.criteria_file, self.stage, self.replay_at_end = criteria_file, stage, replay_at_end
         self.on_eval = on_eval
+        # Signals are caught from the first moment: one that arrives while the workers start still ends
+        # the run with a checkpoint and a report (train() checks the flag before its first step).
+        self._stop_signal: int | None = None
+        self._old_handlers = catch_stop_signals(self._handle_signal)
+        try:
+            self._build(cfg, resume)
+        except BaseException:
+            restore_handlers(self._old_handlers)
+            raise
+
+    def _build(self, cfg: Config, resume: bool) -> None:
+        """Allocate the replay, start the envs and the evaluator, then restore or reset (see __init__)."""
         self.device = resolve_device(cfg.training.device)
         t = cfg.training
         seed_everything(t.seed)
@@ -158,7 +169,6 @@ class Trainer:
         self.last_eval: dict[str, float] | None = None
         self._pending: dict[str, float] = {}
         self._frames_at_eval: dict[int, int] = {}  # agent step -> simulator frames, of submitted evaluations
-        self._stop_signal: int | None = None
         self._evals_skipped = 0
         self._checkpoint_step = -1
         self._last_values: dict[str, float] = {}
@@ -166,7 +176,8 @@ class Trainer:
         self._time_at_log = time.perf_counter()
         self._step_at_log = 0
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        purge_step = None
+        # A run restarted from step 0 (killed before its first checkpoint) drops what it logged before.
+        purge_step = 0 if any(self.run_dir.glob("events.out.tfevents.*")) else None
         if resume:
             purge_step = self._checkpoint_step = self._restore()
         elif self.num_envs == 1:
@@ -220,6 +231,7 @@ class Trainer:
     def save_checkpoint(self, with_replay: bool = False) -> Path:
         replay = self.buffer.state_dict() if self.cfg.training.save_replay or with_replay else None
         path = checkpoint.save_step(self.run_dir, self.c.step, self._state(), replay)
+        checkpoint.prune(path.parent, self.cfg.training.keep_checkpoints)
         self._checkpoint_step = self.c.step
         self._note_checkpoint(path)
         self.log(f"checkpoint: {path} (step {self.c.step})")
@@ -232,8 +244,21 @@ class Trainer:
             self._ckpt_unverified = path
 
     def _restore(self) -> int:
-        path = checkpoint.latest_path(self.run_dir)
-        state = checkpoint.load(path, map_location=self.device)
+        path, state, refused = checkpoint.load_newest_intact(self.run_dir, map_location=self.device)
+        for bad, why in refused:
+            self.log(f"[yellow]{why}; set aside as {checkpoint.set_aside(bad).name}[/]")
+        if refused:
+            self.log(f"[yellow]resuming from the newest intact checkpoint instead: {path.resolve().name}[/]")
+            checkpoint.point_latest(path.parent, path.resolve())
+        try:
+            return self._restore_from(path, state)
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as e:
+            # Right keys, wrong contents (a hand-made or foreign file): one line, not a traceback.
+            first = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+            raise checkpoint.CheckpointError(
+                f"checkpoint '{path}': its contents do not fit this run ({type(e).__name__}: {first})") from None
+
+    def _restore_from(self, path: Path, state: dict) -> int:
         self.agent.load_state_dict(state["agent"])
         k = state["counters"]
         c = self.c
@@ -456,10 +481,6 @@ class Trainer:
     def train(self) -> TrainResult:
         """Train until ``max_timesteps`` or a signal; always ends with a checkpoint and a closed event file."""
         t = self.cfg.training
-        # Only the main thread may install handlers; elsewhere (a Ray Tune trial runs its function in a
-        # thread) the host process owns the signals and the last checkpoint is what survives.
-        in_main = threading.current_thread() is threading.main_thread()
-        old = {s: signal.signal(s, self._handle_signal) for s in (signal.SIGINT, signal.SIGTERM)} if in_main else {}
         progress = Progress(
             TextColumn("[bold]train[/] agent steps"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
             TimeElapsedColumn(), console=console, disable=not self.cfg.logging.progress, transient=False,
@@ -483,15 +504,14 @@ class Trainer:
                 if self.evaluator is not None and self._stop_signal is None:
                     self._record_evaluations(self.evaluator.drain())
         finally:
-            for s, handler in old.items():
-                signal.signal(s, handler)
+            restore_handlers(self._old_handlers)
             self.writer.close()
             self.env.close()
             if self.evaluator is not None:
                 if self._stop_signal is not None and self.evaluator.pending:
                     self.log(f"{self.evaluator.pending} pending evaluation(s) abandoned (stopped by a signal)")
-                # Stopped by a signal: do not wait for an evaluation still running (exit within seconds).
-                self.evaluator.close(wait_s=1.0 if self._stop_signal is not None else 10.0)
+                # A running evaluation is abandoned at its next env step; the process then closes its envs.
+                self.evaluator.close()
         code = EXIT_OK
         if self._stop_signal is not None:
             code = EXIT_SIGINT if self._stop_signal == signal.SIGINT else EXIT_SIGTERM

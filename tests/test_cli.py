@@ -2,6 +2,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from td3drive.cli import main
@@ -133,3 +134,55 @@ def test_cli_resume_extends_a_run(tmp_path):
     assert "resumed from step_100.pt at step 100" in out.stderr
     assert (run / "checkpoints/latest.pt").resolve().name == "step_150.pt"
     assert "max_timesteps: 150" in (run / "config.yaml").read_text()
+
+
+def _one_line_exit_2(out, *words):
+    msg = out.stderr.strip()
+    assert out.returncode == 2 and "\n" not in msg and "Traceback" not in msg, msg
+    for w in words:
+        assert w in msg, msg
+
+
+def test_garbage_inputs_are_one_line_and_exit_2(tmp_path):
+    (tmp_path / "bin.yaml").write_bytes(bytes(range(256)) * 4)
+    _one_line_exit_2(run_cli("train", "--config", str(tmp_path / "bin.yaml")), "bin.yaml", "not a text file")
+    (tmp_path / "afile").write_text("x")
+    _one_line_exit_2(run_cli("train", "--run-dir", str(tmp_path / "afile")), "afile", "is a file")
+    # analyze on a text file, random bytes named like an event file, an empty event file: nothing readable
+    (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / "rand").mkdir()
+    (tmp_path / "rand/events.out.tfevents.1").write_bytes(np.random.default_rng(0).bytes(3000))
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty/events.out.tfevents.1").write_bytes(b"")
+    for target in ("notes.txt", "rand", "empty"):
+        _one_line_exit_2(run_cli("analyze", str(tmp_path / target)), "no readable scalar")
+    good = healthy(tmp_path / "good")
+    _one_line_exit_2(run_cli("analyze", str(good), "-o", str(tmp_path)), "is a directory")
+
+
+def test_eval_checks_the_video_directory_first_and_refuses_fake_checkpoints(tmp_path):
+    import torch
+
+    torch.save({"agent": {"actor": 1}, "config": {}, "counters": {"step": 3}}, tmp_path / "fake.pt")
+    _one_line_exit_2(run_cli("eval", str(tmp_path / "fake.pt")), "fake.pt")
+    _one_line_exit_2(run_cli("eval", str(tmp_path / "fake.pt"), "--video", str(tmp_path / "no/dir/v.gif")),
+                     "does not exist")
+
+
+def test_resume_refuses_keys_it_cannot_change_and_restarts_a_run_without_checkpoint(tmp_path):
+    run = tmp_path / "r"
+    base = ["--set", "logging.progress=false", "--set", "training.eval_freq=0", "--set", "training.learning_starts=50",
+            "--set", "training.batch_size=16", "--set", "agent.features_dim=32", "--set", "agent.hidden_dim=16"]
+    assert main(["train", "--env", "lanekeep", "--max-timesteps", "60", "--run-dir", str(run), *base]) == 0
+    before = (run / "config.yaml").stat().st_mtime_ns
+    _one_line_exit_2(run_cli("train", "--resume", str(run), "--set", "agent.hidden_dim=32"), "agent.hidden_dim: 16 -> 32")
+    _one_line_exit_2(run_cli("train", "--resume", str(run), "--set", "env.name=carracing"), "env.name")
+    assert (run / "config.yaml").stat().st_mtime_ns == before  # refused: nothing rewritten
+    # Killed after config.yaml, before the first checkpoint: --resume starts it over with its config.
+    import shutil
+
+    shutil.rmtree(run / "checkpoints")
+    out = run_cli("train", "--resume", str(run))
+    assert out.returncode == 0, out.stderr
+    assert "no checkpoint yet; starting it from step 0" in out.stderr
+    assert (run / "checkpoints/latest.pt").resolve().name == "step_60.pt"

@@ -210,14 +210,14 @@ class ReplayBuffer:
         """Sample ``batch_size`` transitions uniformly (n-step targets when ``n_step`` > 1), as tensors on ``device``."""
         idx = self.sample_indices(batch_size)
         reward, discount, boot = self.n_step_targets(idx)
-        frames = self.frames[np.concatenate([self._stack(idx), self._stack(boot)], axis=1)]  # [B, 8, H, W]
+        # One gather per stack straight into a contiguous [B, 4, H, W] array (no second copy).
         t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device, non_blocking=True)
         return Batch(
-            image=t(frames[:, :STACK]),
+            image=t(self.frames[self._stack(idx)]),
             vector=t(self.vectors[idx]),
             action=t(self.actions[idx]),
             reward=t(reward),
-            next_image=t(frames[:, STACK:]),
+            next_image=t(self.frames[self._stack(boot)]),
             next_vector=t(self.vectors[boot]),
             discount=t(discount),
         )

@@ -49,7 +49,11 @@ def _format(args: argparse.Namespace, allowed: tuple[str, ...]) -> str:
 
 
 def _check_output(path: str | None, flag: str) -> None:
-    if path and not Path(path).resolve().parent.is_dir():
+    if not path:
+        return
+    if Path(path).is_dir():
+        raise ValueError(f"{flag} '{path}': is a directory; give a file path")
+    if not Path(path).resolve().parent.is_dir():
         raise ValueError(f"{flag} '{path}': directory '{Path(path).parent}' does not exist")
 
 
@@ -89,6 +93,10 @@ def _analyze(args: argparse.Namespace) -> int:
         except ImportError:
             raise ValueError(f"--parquet '{args.parquet}': needs pyarrow (pip install pyarrow)") from None
     data = read_run(args.run)
+    if not data.series:
+        # A verdict on nothing would let a CI gate pass on a text file or an empty event file.
+        why = "; ".join(w.split(": ", 1)[-1] for w in data.warnings) or "no scalars"
+        raise ValueError(f"'{args.run}': no readable scalar in {len(data.files)} file(s) ({why}); nothing to analyze")
     for w in data.warnings:
         print(f"warning: {w}", file=sys.stderr)
     r = report.analyze(args.run, args.criteria, stage=args.stage, env=args.env, data=data)
