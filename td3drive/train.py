@@ -212,13 +212,15 @@ class Trainer:
             "format": 1,
             "config": self.cfg.to_dict(),
             "agent": self.agent.state_dict(),
+            # Plain Python numbers: with vectorised collection they come from numpy arrays, and a numpy
+            # scalar is not loadable with weights_only (found by bench/fault_injection.py).
             "counters": {
-                "step": c.step,
-                "frames": c.frames,
-                "episode": c.episode,
-                "episode_return": c.episode_return,
-                "episode_length": c.episode_length,
-                "last_episode_return": c.last_episode_return,
+                "step": int(c.step),
+                "frames": int(c.frames),
+                "episode": int(c.episode),
+                "episode_return": float(c.episode_return),
+                "episode_length": int(c.episode_length),
+                "last_episode_return": float(c.last_episode_return),
             },
             "episode_actions": torch.from_numpy(actions.astype(np.float32)),
             "obs_checksum": obs_checksum(self.obs),

@@ -206,6 +206,10 @@ def test_vectorised_collection_with_two_env_processes(tmp_path, tiny_sets):
     lengths = series[tags.EPISODE_LENGTH].values
     assert len(lengths) >= 2 and lengths.max() <= 50  # 50-step time limit per env
     assert (tmp_path / "r/report.json").exists()
+    # Its checkpoint loads with weights_only (counters once came out as numpy scalars, which do not).
+    from td3drive import checkpoint
+
+    assert checkpoint.load(checkpoint.latest_path(tmp_path / "r"))["counters"]["step"] == 200
 
 
 @pytest.mark.parametrize("train_freq,gradient_steps,updates", [(2, 1, 119), (1, 2, 474)])
