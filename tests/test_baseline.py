@@ -38,6 +38,7 @@ def test_pid_speed_control_by_hand():
 
 
 def test_baseline_drives_the_light_highway_route_and_compare_reads_it(tmp_path, monkeypatch):
+    pytest.importorskip("highway_env", reason='the highway extra is not installed (pip install -e ".[highway]")')
     monkeypatch.delenv("SDL_VIDEODRIVER", raising=False)
     from td3drive.analysis.compare import compare
     from td3drive.baseline import run_baseline

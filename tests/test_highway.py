@@ -3,6 +3,8 @@ import math
 import numpy as np
 import pytest
 
+pytest.importorskip("highway_env", reason='the highway extra is not installed (pip install -e ".[highway]")')
+
 from td3drive import tags
 from td3drive.config import build_config
 from td3drive.envs import BlankFrameError, make_env
