@@ -43,6 +43,24 @@ def test_renderings(tmp_path):
     assert page.count("data:image/png;base64,") >= 2 and "NO-GO" in page
 
 
+def test_plots_have_one_panel_per_metric_return_first_and_alerts_only_marked(tmp_path):
+    from td3drive.analysis.report import _panel_groups, _plots, _smoothed
+
+    r = analyze(reference_failure(tmp_path / "ref"))
+    groups = _panel_groups(r)
+    drawn = [t for _, members in groups for t in members]
+    assert sorted(drawn) == sorted(t for t in r.series if not t.startswith("alerts/"))  # each metric once
+    if "train/episode_reward" in r.series or "eval/mean_reward" in r.series:
+        assert groups[0][0] == "return"
+    plots = _plots(r)
+    assert [(name, n) for name, _, n in plots] == [(name, len(m)) for name, m in groups]
+    # the trailing mean: a step of 10 at index 100 is reached gradually, NaN ignored
+    v = np.r_[np.zeros(100), np.full(100, 10.0)]
+    v[150] = np.nan
+    m = _smoothed(v)
+    assert m[99] == 0 and 0 < m[101] < 10 and m[199] == pytest.approx(10) and np.isfinite(m).all()
+
+
 def test_criteria_file_sections_and_errors(tmp_path):
     run = healthy(tmp_path / "ok", config="agent: {max_grad_norm: 10.0}\n")
     crit = tmp_path / "c.yaml"

@@ -214,46 +214,78 @@ def to_json(r: Report) -> str:
     return strict_json(r.to_dict())
 
 
-def _plots(r: Report) -> list[tuple[str, str]]:
-    """(group name, base64 PNG) per metric group, alerts and findings' steps marked on the curves."""
+SPARSE = 30  # a series with at most this many points is drawn with markers (evaluations, short runs)
+PANEL_COLUMNS = 3
+
+
+def _smoothed(values: np.ndarray) -> np.ndarray:
+    """Trailing mean over ~2 % of the points (at least 5): the trend of a noisy series, drawn over it."""
+    w = max(5, len(values) // 50)
+    finite = np.where(np.isfinite(values), values, np.nan)
+    csum = np.nancumsum(finite)
+    count = np.cumsum(np.isfinite(values))
+    lo = np.maximum(np.arange(len(values)) - w, -1)
+    total = csum - np.where(lo >= 0, csum[np.maximum(lo, 0)], 0.0)
+    n = count - np.where(lo >= 0, count[np.maximum(lo, 0)], 0)
+    return np.divide(total, n, out=np.full(len(values), np.nan), where=n > 0)
+
+
+def _panel_groups(r: Report) -> list[tuple[str, list[str]]]:
+    """(section, tags): the return curves first, then one section per tag prefix; alerts are marked, not drawn."""
+    first = [t for t in (tags.EVAL_MEAN_REWARD, tags.EPISODE_REWARD) if t in r.series]
+    groups: dict[str, list[str]] = {}
+    for tag in sorted(r.series):
+        prefix = tag.split("/")[0] if "/" in tag else "other"
+        if tag not in first and prefix != "alerts":
+            groups.setdefault(prefix, []).append(tag)
+    return ([("return", first)] if first else []) + list(groups.items())
+
+
+def _plots(r: Report) -> list[tuple[str, str, int]]:
+    """(section, base64 PNG, panels) per section: one small panel per metric with its own y axis (episode
+    lengths of 1,000 and losses of 0.05 never share one), markers on sparse series, a smoothed line over
+    noisy ones, red lines at steps where an alert fired and red dots at steps findings name."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    groups: dict[str, list[str]] = {}
-    for tag in sorted(r.series):
-        groups.setdefault(tag.split("/")[0] if "/" in tag else "other", []).append(tag)
     alert_steps = sorted({
         int(s) for t in tags.ALERTS if t in r.series for s, v in zip(r.series[t].steps, r.series[t].values) if v >= 1
     })
     out = []
-    for group, members in groups.items():
-        if group == "alerts":
-            continue
-        fig, ax = plt.subplots(figsize=(8, 3.2))
-        for tag in members:
+    for section, members in _panel_groups(r):
+        cols = min(PANEL_COLUMNS, len(members))
+        rows = -(-len(members) // cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.5 * rows), squeeze=False)
+        for ax, tag in zip(axes.flat, members):
             s = r.series[tag]
-            ax.plot(s.steps, s.values, label=tag.split("/", 1)[-1], linewidth=1)
+            if len(s.values) <= SPARSE:
+                ax.plot(s.steps, s.values, marker="o", markersize=3, linewidth=1)
+            else:
+                ax.plot(s.steps, s.values, linewidth=0.8, alpha=0.3, color="C0")
+                ax.plot(s.steps, _smoothed(s.values), linewidth=1.4, color="C0")
             marked = {st for f in r.findings if f.tag == tag and f.severity != rules.INFO for st in f.steps}
             if marked:
                 idx = np.isin(s.steps, list(marked))
                 ax.scatter(s.steps[idx], s.values[idx], color="red", zorder=3, s=14)
-        for st in alert_steps[:200]:
-            ax.axvline(st, color="red", alpha=0.15, linewidth=1)
-        finite = np.concatenate([r.series[t].values[np.isfinite(r.series[t].values)] for t in members])
-        if len(finite) and finite.min() * finite.max() > 0 and finite.max() / max(finite.min(), 1e-300) > 1e4:
-            ax.set_yscale("log")
-        elif len(finite) and np.abs(finite).max() > 1e4:
-            ax.set_yscale("symlog")
-        ax.set_title(group)
-        ax.set_xlabel("step")
-        ax.legend(fontsize=7, loc="best")
+            for st in alert_steps[:200]:
+                ax.axvline(st, color="red", alpha=0.15, linewidth=1)
+            finite = s.values[np.isfinite(s.values)]
+            if len(finite) and finite.min() > 0 and finite.max() / finite.min() > 1e4:
+                ax.set_yscale("log")
+            elif len(finite) and np.abs(finite).max() > 1e4:
+                ax.set_yscale("symlog")
+            ax.set_title(tag, fontsize=8)
+            ax.tick_params(labelsize=7)
+            ax.grid(alpha=0.3)
+        for ax in list(axes.flat)[len(members):]:
+            ax.axis("off")
         fig.tight_layout()
         buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=90)
+        fig.savefig(buf, format="png", dpi=80)
         plt.close(fig)
-        out.append((group, base64.b64encode(buf.getvalue()).decode()))
+        out.append((section, base64.b64encode(buf.getvalue()).decode(), len(members)))
     return out
 
 
@@ -276,8 +308,10 @@ def to_html(r: Report) -> str:
     for f in r.findings:
         ev = ", ".join(f"{k}={_fmt(v)}" for k, v in f.evidence.items())
         parts.append(f"<h3 class='{f.severity}'>[{f.severity}] {esc(f.title)}</h3><p><code>{esc(ev)}</code></p><p>{esc(f.explanation)}</p>")
-    parts.append("<h2>Plots</h2><p>Red lines: steps where an alerts/* tag fired; red dots: steps named by findings.</p>")
-    for group, png in _plots(r):
+    parts.append("<h2>Plots</h2><p>One panel per metric against env steps; sparse series with markers, noisy "
+                 "ones raw (faint) with a trailing mean over them; red lines: steps where an alerts/* tag fired; "
+                 "red dots: steps named by findings.</p>")
+    for group, png, _ in _plots(r):
         parts.append(f"<h3>{esc(group)}</h3><img alt='{esc(group)}' src='data:image/png;base64,{png}'>")
     parts.append("<h2>Metrics</h2><table><tr><th>tag</th><th>count</th><th>mean</th><th>min</th><th>max</th><th>first</th><th>final</th><th>trend</th></tr>")
     for m in r.metrics:
