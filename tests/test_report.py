@@ -140,3 +140,23 @@ def test_report_json_is_strict_json(tmp_path):
             assert d["thresholds"]["episode_length_max"] is None  # no bound: null, not Infinity
     m = {x["tag"]: x for x in d["metrics"]}[tags.CRITIC_LOSS]
     assert m["final"] is None and m["non_finite"] == 2
+
+
+def test_html_report_renders_its_panels_in_a_headless_browser(tmp_path):
+    import shutil
+    import subprocess
+
+    import imageio.v2 as imageio
+
+    browser = next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
+    if browser is None:
+        pytest.skip("no Chromium or Chrome installed (apt install chromium) to screenshot the HTML report")
+    page, shot = tmp_path / "r.html", tmp_path / "r.png"
+    page.write_text(to_html(analyze(reference_failure(tmp_path / "ref"))))
+    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", f"--screenshot={shot}",
+                    "--window-size=1000,4000", page.as_uri()], capture_output=True, timeout=120)
+    img = imageio.imread(shot)[..., :3].astype(int)
+    assert img.shape[:2] == (4000, 1000)
+    # matplotlib's first colour (31, 119, 180) is every panel's line: drawn, the page shows it in quantity.
+    blue = (np.abs(img - np.array([31, 119, 180])).sum(axis=-1) < 60).sum()
+    assert blue > 2000, blue
