@@ -66,7 +66,7 @@ def _add_eval(sub) -> None:
     p.add_argument("checkpoint", metavar="CHECKPOINT", help="a .pt file or a run directory (uses latest.pt)")
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--device", default="cpu", help="auto, cpu or cuda")
-    p.add_argument("--video", metavar="FILE.gif", help="write the first episode's camera frames as a GIF")
+    p.add_argument("--video", metavar="FILE.gif", help="write the first episode as a GIF: the simulator's view (CarRacing) beside the agent's 84x84 input")
     p.add_argument("--workers", type=int, default=0, help="env processes (0: one per CPU core)")
 
 
@@ -204,6 +204,30 @@ def cmd_train(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+def _rgb_view(envs) -> np.ndarray | None:
+    """Episode 0's simulator view (env 0), where the backend has one (``rgb_view``; CarRacing does)."""
+    try:
+        return envs.call("rgb_view")[0]
+    except (AttributeError, NotImplementedError):
+        return None
+
+
+def video_frame(agent_input: np.ndarray, rgb: np.ndarray | None, height: int = 192) -> np.ndarray:
+    """One GIF frame ``uint8[height, W, 3]``: the simulator's RGB view (when there is one) beside the agent's
+    84x84 grey input, each scaled to ``height`` by pixel repetition."""
+    import numpy as np
+
+    def scaled(img: np.ndarray) -> np.ndarray:
+        k = max(1, height // img.shape[0])
+        img = np.repeat(np.repeat(img, k, axis=0), k, axis=1)
+        return img if img.ndim == 3 else np.repeat(img[..., None], 3, axis=2)
+
+    panels = ([scaled(rgb)] if rgb is not None else []) + [scaled(agent_input)]
+    h = max(p.shape[0] for p in panels)
+    panels = [np.pad(p, ((0, h - p.shape[0]), (0, 4), (0, 0))) for p in panels]  # bottom-align, 4 px gap
+    return np.concatenate(panels, axis=1)[:, :-4]
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -241,7 +265,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     cfg = cfg.replace(**{"training.num_eval_episodes": args.episodes, "training.eval_workers": args.workers,
                          "training.eval_async": False})
     envs = make_eval_envs(partial(make_env, cfg.env), eval_workers(cfg.training, cfg.env.name))
-    result = evaluate(envs, agent.act, cfg.training.seed, args.episodes, frames.append if args.video else None)
+
+    def record(agent_input: np.ndarray) -> None:
+        frames.append(video_frame(agent_input, _rgb_view(envs)))
+
+    result = evaluate(envs, agent.act, cfg.training.seed, args.episodes, record if args.video else None)
     envs.close()
     print(f"episodes: {args.episodes}  (checkpoint step {step}, env {cfg.env.name})")
     print(f"return:   {result.mean_reward:.2f} ± {result.returns.std():.2f}  (min {result.returns.min():.2f}, max {result.returns.max():.2f})")
@@ -257,7 +285,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         # CarRacing simulates 50 frames per second (real-time playback); other backends play at 25 steps/s.
         per_step_ms = 1000 * cfg.env.action_repeat / 50 if cfg.env.name == "carracing" else 40.0
         imageio.mimsave(args.video, frames, duration=per_step_ms, loop=0)
-        print(f"video:    {args.video} ({len(frames)} agent steps, {per_step_ms:.0f} ms each)")
+        print(f"video:    {args.video} ({len(frames)} agent steps, {per_step_ms:.0f} ms each; simulator view beside "
+              "the agent's 84x84 input)")
     return 0
 
 

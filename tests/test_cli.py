@@ -32,6 +32,11 @@ def test_train_carracing_end_to_end_then_eval_and_analyze(tmp_path):
     out = run_cli("eval", str(run), "--episodes", "1", "--video", str(tmp_path / "ep.gif"))
     assert out.returncode == 0, out.stderr
     assert "return:" in out.stdout and (tmp_path / "ep.gif").stat().st_size > 1000
+    from PIL import Image
+
+    gif = Image.open(tmp_path / "ep.gif")
+    # the simulator's 96x96 view and the 84x84 input, each x2, 4 px apart; 4 frames per step at 50 fps
+    assert gif.size == (2 * 96 + 4 + 2 * 84, 192) and gif.info["duration"] == 80
     assert main(["analyze", str(run), "-o", str(tmp_path / "r.json")]) in (0, 1)
     assert json.loads((tmp_path / "r.json").read_text())["schema"] == "td3drive.report/1"
 
@@ -186,3 +191,16 @@ def test_resume_refuses_keys_it_cannot_change_and_restarts_a_run_without_checkpo
     assert out.returncode == 0, out.stderr
     assert "no checkpoint yet; starting it from step 0" in out.stderr
     assert (run / "checkpoints/latest.pt").resolve().name == "step_60.pt"
+
+
+def test_video_frame_puts_the_simulator_view_beside_the_agent_input():
+    from td3drive.cli import video_frame
+
+    agent_input = np.arange(84 * 84, dtype=np.uint32).reshape(84, 84).astype(np.uint8)
+    rgb = np.zeros((96, 96, 3), np.uint8)
+    rgb[..., 0] = 200
+    f = video_frame(agent_input, rgb)
+    assert f.shape == (192, 196 + 168, 3) and f.dtype == np.uint8
+    assert (f[:, :192, 0] == 200).all() and (f[:, 192:196] == 0).all()
+    np.testing.assert_array_equal(f[0:168:2, 196::2, 1], agent_input)  # grey input, pixel-repeated x2
+    assert video_frame(agent_input, None).shape == (168, 168, 3)  # no simulator view: the input alone

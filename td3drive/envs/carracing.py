@@ -166,6 +166,11 @@ class CarRacingEgo(gym.Wrapper):
         self._track = np.array([(t[2], t[3]) for t in self.env.unwrapped.track], dtype=np.float64)
         return obs, info
 
+    def rgb_view(self) -> np.ndarray:
+        """What a person watching sees: the simulator's own top-down RGB frame (``uint8[96, 96, 3]``, the
+        state CarRacing renders each step, before the contract turns it into the 84x84 grey input)."""
+        return np.asarray(self.env.unwrapped.state, dtype=np.uint8)
+
     def ego_vector(self) -> np.ndarray:
         hull = self.env.unwrapped.car.hull
         return ego_state(
