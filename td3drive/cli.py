@@ -66,7 +66,7 @@ def _add_eval(sub) -> None:
     p.add_argument("checkpoint", metavar="CHECKPOINT", help="a .pt file or a run directory (uses latest.pt)")
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--device", default="cpu", help="auto, cpu or cuda")
-    p.add_argument("--video", metavar="FILE.gif", help="write the first episode as a GIF: the simulator's view (CarRacing) beside the agent's 84x84 input")
+    p.add_argument("--video", metavar="FILE.gif", help="write the first episode as a GIF: the simulator's colour view (CarRacing, highway) beside the agent's 84x84 input")
     p.add_argument("--workers", type=int, default=0, help="env processes (0: one per CPU core)")
 
 

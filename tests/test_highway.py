@@ -113,3 +113,16 @@ def test_trainer_logs_each_reward_term(display, tmp_path):
     n = len(series[tags.EPISODE_REWARD].values)
     total = sum(series[t].values[:n] for t in terms)
     np.testing.assert_allclose(total, series[tags.EPISODE_REWARD].values, rtol=1e-4, atol=1e-3)
+
+
+def test_rgb_view_is_the_colour_frame_the_grey_input_was_made_from(display):
+    env = make("highway", 1)
+    obs, _ = env.reset(seed=0)
+    for _ in range(3):
+        obs, *_ = env.step(np.array([0.0, 0.3], np.float32))
+    rgb = env.get_wrapper_attr("rgb_view")()
+    assert rgb.shape == (84, 84, 3) and rgb.dtype == np.uint8
+    grey = rgb @ np.array([0.2989, 0.5870, 0.1140])  # highway-env's own weights, about
+    assert np.abs(grey - obs["image"][-1]).mean() < 2.0
+    assert np.abs(rgb[..., 0].astype(int) - rgb[..., 2]).max() > 20  # in colour, not grey
+    env.close()

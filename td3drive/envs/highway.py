@@ -121,6 +121,12 @@ class HighwayEgo(gym.Wrapper):
         self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
         self.observation_space = spaces.Box(0, 255, (FRAME_STACK, IMAGE_SIZE, IMAGE_SIZE), np.uint8)
 
+    def rgb_view(self) -> np.ndarray:
+        """What a person watching sees: the colour frame highway-env drew for the current observation,
+        before it was turned grey (``uint8[84, 84, 3]``)."""
+        image = self.env.unwrapped.observation_type.viewer.get_image()  # [W, H, C], as highway-env reads it
+        return np.ascontiguousarray(np.moveaxis(image, 0, 1)[..., :3]).astype(np.uint8)
+
     def _geometry(self) -> tuple[float, float, float, float]:
         """(forward speed m/s, speed along the lane m/s, lateral offset in half-widths + left, heading error)."""
         v = self.env.unwrapped.vehicle
