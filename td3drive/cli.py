@@ -204,12 +204,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def _rgb_view(envs) -> np.ndarray | None:
-    """Episode 0's simulator view (env 0), where the backend has one (``rgb_view``; CarRacing does)."""
-    try:
-        return envs.call("rgb_view")[0]
-    except (AttributeError, NotImplementedError):
-        return None
+def _rgb_view(envs, backend: str) -> np.ndarray | None:
+    """Episode 0's simulator view (env 0), where the backend has one (``envs.RGB_VIEW``)."""
+    from td3drive.envs import RGB_VIEW
+
+    return envs.call("rgb_view")[0] if backend in RGB_VIEW else None
 
 
 def video_frame(agent_input: np.ndarray, rgb: np.ndarray | None, height: int = 192) -> np.ndarray:
@@ -267,7 +266,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     envs = make_eval_envs(partial(make_env, cfg.env), eval_workers(cfg.training, cfg.env.name))
 
     def record(agent_input: np.ndarray) -> None:
-        frames.append(video_frame(agent_input, _rgb_view(envs)))
+        frames.append(video_frame(agent_input, _rgb_view(envs, cfg.env.name)))
 
     result = evaluate(envs, agent.act, cfg.training.seed, args.episodes, record if args.video else None)
     envs.close()
@@ -285,8 +284,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         # CarRacing simulates 50 frames per second (real-time playback); other backends play at 25 steps/s.
         per_step_ms = 1000 * cfg.env.action_repeat / 50 if cfg.env.name == "carracing" else 40.0
         imageio.mimsave(args.video, frames, duration=per_step_ms, loop=0)
-        print(f"video:    {args.video} ({len(frames)} agent steps, {per_step_ms:.0f} ms each; simulator view beside "
-              "the agent's 84x84 input)")
+        from td3drive.envs import RGB_VIEW
+
+        shows = "simulator view beside the agent's 84x84 input" if cfg.env.name in RGB_VIEW else "the agent's 84x84 input"
+        print(f"video:    {args.video} ({len(frames)} agent steps, {per_step_ms:.0f} ms each; {shows})")
     return 0
 
 

@@ -12,6 +12,9 @@ __all__ = ["BackendUnavailable", "BlankFrameError", "SINGLE_PROCESS", "make_env"
 # Backends whose envs must live in the training process, one at a time per worker: every CARLA env
 # drives the one synchronous-mode server, so evaluation runs in-process with one env.
 SINGLE_PROCESS = frozenset({"carla"})
+# Backends whose env has ``rgb_view()``: the simulator's colour frame (``eval --video`` shows it). Asking
+# another backend's vector env for it would end its worker processes, so callers check this set.
+RGB_VIEW = frozenset({"carracing", "highway", "racetrack"})
 
 
 def vector_dim(name: str) -> int:
