@@ -161,6 +161,9 @@ def _check_device(name: str, command: str) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from td3drive.signals import record_early_stop_signals
+
+    record_early_stop_signals()  # before the heavy imports below (see td3drive/signals.py)
     from td3drive.agent.replay import ReplayMemoryError
     from td3drive.checkpoint import CHECKPOINT_DIR, LATEST, CheckpointError, step_files
     from td3drive.config import build_config, resume_conflicts
@@ -292,6 +295,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from td3drive.signals import record_early_stop_signals
+
+    record_early_stop_signals()  # before the heavy imports below (see td3drive/signals.py)
 
     from td3drive.agent.replay import ReplayMemoryError
     from td3drive.checkpoint import CheckpointError

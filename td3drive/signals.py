@@ -54,3 +54,24 @@ def restore_handlers(old: dict[int, object]) -> None:
     """Put back what :func:`catch_stop_signals` replaced."""
     for s, handler in old.items():
         signal.signal(s, handler)
+
+
+_early: list[int] = []
+
+
+def record_early_stop_signals() -> None:
+    """Remember a SIGINT/SIGTERM that arrives before a Trainer exists (``td3drive train`` calls this first).
+
+    While torch and the simulators import, a Ctrl-C would otherwise raise KeyboardInterrupt inside
+    some library's import, where a bare ``except`` may swallow it: the run then trained on as if no
+    signal had come (seen in tests/test_signals.py). The Trainer takes the remembered signal and stops
+    at once, with a checkpoint and a report.
+    """
+    catch_stop_signals(lambda signum, frame: _early.append(signum))
+
+
+def take_early_stop_signal() -> int | None:
+    """The first signal :func:`record_early_stop_signals` remembered since the last call, or None."""
+    signum = _early[0] if _early else None
+    _early.clear()
+    return signum

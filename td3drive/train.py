@@ -31,7 +31,7 @@ from td3drive.config import Config, save_yaml
 from td3drive.envs import SINGLE_PROCESS, make_env, vector_dim
 from td3drive.evaluate import AsyncEvaluator, EvalResult, SyncEvaluator, episode_seed, eval_workers
 from td3drive.guard import Alert, Guard
-from td3drive.signals import catch_stop_signals, restore_handlers, shielded
+from td3drive.signals import catch_stop_signals, restore_handlers, shielded, take_early_stop_signal
 
 EXIT_OK = 0
 EXIT_NO_GO = 1  # the report says NO-GO, or the guard stopped the run
@@ -126,8 +126,8 @@ class Trainer:
         self.on_eval = on_eval
         # Signals are caught from the first moment: one that arrives while the workers start still ends
         # the run with a checkpoint and a report (train() checks the flag before its first step).
-        self._stop_signal: int | None = None
         self._old_handlers = catch_stop_signals(self._handle_signal)
+        self._stop_signal: int | None = take_early_stop_signal()  # one that came while modules imported
         try:
             self._build(cfg, resume)
         except BaseException:
