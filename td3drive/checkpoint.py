@@ -11,7 +11,6 @@ renames or copies (anything not named ``step_<N>.pt``) are never removed.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import random
 import re
@@ -44,6 +43,15 @@ def _atomic_bytes(data: bytes, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _sha256(path: Path) -> str:
+    """SHA-256 of a file, read in 1 MiB chunks (replay files can be gigabytes: never held twice)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def checksum_path(path: Path) -> Path:
     """Where the SHA-256 of checkpoint ``path`` lives (a symlink's target's, for ``latest.pt``)."""
     real = path.resolve()
@@ -53,23 +61,24 @@ def checksum_path(path: Path) -> Path:
 def atomic_save(obj: Any, path: Path) -> None:
     """Write ``obj`` to ``path`` so that readers only ever see the old or the complete new file, then its
     SHA-256 beside it (:func:`checksum_path`)."""
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    data = buf.getvalue()
-    _atomic_bytes(data, path)
-    _atomic_bytes((hashlib.sha256(data).hexdigest() + "\n").encode(), checksum_path(path))
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    digest = _sha256(tmp)
+    os.replace(tmp, path)
+    _atomic_bytes((digest + "\n").encode(), checksum_path(path))
 
 
-def _verified_bytes(p: Path) -> bytes:
-    """The file's bytes, checked against its SHA-256 when it has one (older checkpoints have none)."""
-    data = p.read_bytes()
+def _verify(p: Path) -> None:
+    """Check the file against its SHA-256 when it has one (checkpoints older than checksums have none)."""
     try:
         expected = checksum_path(p).read_text().strip()
     except OSError:
-        return data
-    if hashlib.sha256(data).hexdigest() != expected:
+        return
+    if _sha256(p) != expected:
         raise CheckpointError(f"checkpoint '{p}': damaged (its SHA-256 does not match {checksum_path(p).name})")
-    return data
 
 
 def point_latest(ckpt_dir: Path, target: Path) -> None:
@@ -153,11 +162,11 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
     if not p.is_file():
         raise CheckpointError(f"checkpoint '{p}': no such file")
     try:
-        data = _verified_bytes(p)
+        _verify(p)
     except OSError as e:
         raise CheckpointError(f"checkpoint '{p}': cannot be read ({e.strerror})") from None
     try:
-        state = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
+        state = torch.load(p, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises many types for corrupt or foreign files
         raise CheckpointError(f"checkpoint '{p}': cannot be loaded ({type(e).__name__}: {str(e).splitlines()[0]})") from None
     if not isinstance(state, dict) or "agent" not in state or "config" not in state:
@@ -192,7 +201,8 @@ def set_aside(path: Path) -> Path:
 def load_replay(path: Path) -> dict:
     """Load saved replay contents (tensors and plain values only)."""
     try:
-        state = torch.load(io.BytesIO(_verified_bytes(path)), map_location="cpu", weights_only=True)
+        _verify(path)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except CheckpointError:
         raise
     except Exception as e:

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import signal
 import threading
-from multiprocessing import resource_tracker
 from contextlib import contextmanager
+from multiprocessing import resource_tracker
 from typing import Callable, Iterator
 
 STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
