@@ -207,13 +207,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def _rgb_view(envs, backend: str) -> np.ndarray | None:
-    """Episode 0's simulator view (env 0), where the backend has one (``envs.RGB_VIEW``)."""
-    from td3drive.envs import RGB_VIEW
-
-    return envs.call("rgb_view")[0] if backend in RGB_VIEW else None
-
-
 def video_frame(agent_input: np.ndarray, rgb: np.ndarray | None, height: int = 192) -> np.ndarray:
     """One GIF frame ``uint8[height, W, 3]``: the simulator's RGB view (when there is one) beside the agent's
     84x84 grey input, each scaled to ``height`` by pixel repetition."""
@@ -236,7 +229,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from td3drive.agent.td3 import TD3
     from td3drive.checkpoint import CheckpointError, latest_path, load
     from td3drive.config import ConfigError, from_dict
-    from td3drive.envs import make_env, vector_dim
+    from td3drive.envs import RGB_VIEW, make_env, vector_dim
     from td3drive.evaluate import eval_workers, evaluate, make_eval_envs
     from td3drive.train import resolve_device
 
@@ -268,8 +261,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
                          "training.eval_async": False})
     envs = make_eval_envs(partial(make_env, cfg.env), eval_workers(cfg.training, cfg.env.name))
 
-    def record(agent_input: np.ndarray) -> None:
-        frames.append(video_frame(agent_input, _rgb_view(envs, cfg.env.name)))
+    has_view = cfg.env.name in RGB_VIEW  # asking another backend's vector env would end its workers
+
+    def record(agent_input: np.ndarray) -> None:  # episode 0 runs in env 0
+        frames.append(video_frame(agent_input, envs.call("rgb_view")[0] if has_view else None))
 
     result = evaluate(envs, agent.act, cfg.training.seed, args.episodes, record if args.video else None)
     envs.close()
@@ -287,9 +282,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         # CarRacing simulates 50 frames per second (real-time playback); other backends play at 25 steps/s.
         per_step_ms = 1000 * cfg.env.action_repeat / 50 if cfg.env.name == "carracing" else 40.0
         imageio.mimsave(args.video, frames, duration=per_step_ms, loop=0)
-        from td3drive.envs import RGB_VIEW
-
-        shows = "simulator view beside the agent's 84x84 input" if cfg.env.name in RGB_VIEW else "the agent's 84x84 input"
+        shows = "simulator view beside the agent's 84x84 input" if has_view else "the agent's 84x84 input"
         print(f"video:    {args.video} ({len(frames)} agent steps, {per_step_ms:.0f} ms each; {shows})")
     return 0
 

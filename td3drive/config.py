@@ -396,18 +396,8 @@ RESUME_FIXED = ("env.name", "env.scenario", "env.action_repeat", "agent.encoder"
 
 def resume_conflicts(saved: Config, new: Config) -> list[str]:
     """``key: saved -> new`` for each :data:`RESUME_FIXED` key that differs."""
-    a, b = _flat(saved.to_dict()), _flat(new.to_dict())
-    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in RESUME_FIXED if a.get(k) != b.get(k)]
-
-
-def _flat(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, Mapping):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
+    value = lambda cfg, key: getattr(getattr(cfg, key.split(".")[0]), key.split(".")[1])
+    return [f"{k}: {value(saved, k)!r} -> {value(new, k)!r}" for k in RESUME_FIXED if value(saved, k) != value(new, k)]
 
 
 def save_yaml(cfg: Config, path: str | Path) -> None:

@@ -126,6 +126,8 @@ class EvaluationError(RuntimeError):
 class SyncEvaluator:
     """Evaluates in the training process; results are ready as soon as ``submit`` returns."""
 
+    pending = 0  # never anything to wait for
+
     def __init__(self, make_fn: Callable[[], gym.Env], workers: int, seed: int, episodes: int):
         self.envs = make_eval_envs(make_fn, workers)
         self.seed, self.episodes = seed, episodes
@@ -140,8 +142,6 @@ class SyncEvaluator:
 
     def drain(self) -> list[tuple[int, EvalResult | None]]:
         return self.poll()
-
-    pending = 0  # results are ready when submit returns
 
     def close(self) -> None:
         self.envs.close()
