@@ -49,7 +49,9 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--carla", action="store_true")
     args = p.parse_args()
-    backends = BACKENDS + ([("carla scenario 0 (20 vehicles)", ["env.name=carla", "env.scenario=0"])] if args.carla else [])
+    backends = BACKENDS + (
+        [("carla scenario 0 (20 vehicles)", ["env.name=carla", "env.scenario=0"])] if args.carla else []
+    )
     print(f"| backend | env steps/s (median of {args.repeats}) | ms/step |")
     print("|---|---|---|")
     for name, sets in backends:

@@ -57,7 +57,9 @@ def main() -> None:
         generate(f, a.scalars)
         print(f"file: {a.scalars:,} scalars, {f.stat().st_size / 2**20:.1f} MiB")
         results = {}
-        results["td3drive (C fast path)"] = timed(lambda: sum(len(s.values) for s in read_run(d).series.values()), a.repeats)
+        results["td3drive (C fast path)"] = timed(
+            lambda: sum(len(s.values) for s in read_run(d).series.values()), a.repeats
+        )
         results["td3drive (pure Python)"] = timed(
             lambda: sum(len(s.values) for s in read_run(d, pure_python=True).series.values()), a.repeats)
         from tbparse import SummaryReader

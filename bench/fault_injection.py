@@ -3,9 +3,9 @@
     python bench/fault_injection.py --trials 20            # results table (docs/BENCHMARKS.md)
 
 Each trial starts ``td3drive train`` on lanekeep (asynchronous evaluation with 2 env processes;
-one collection env, as ``--resume`` needs), a checkpoint every ``--checkpoint-freq`` steps) in its own process group, sends
-SIGKILL to the whole group after a delay drawn uniformly from ``[0.2, --max-delay-s]`` (seeded), then
-checks what a user would rely on:
+one collection env, as ``--resume`` needs), a checkpoint every ``--checkpoint-freq`` steps) in its own
+process group, sends SIGKILL to the whole group after a delay drawn uniformly from
+``[0.2, --max-delay-s]`` (seeded), then checks what a user would rely on:
 
 - ``config.yaml``, if present, parses and is the run's config (never truncated);
 - every ``step_<N>.pt`` loads through ``checkpoint.load`` (its SHA-256 verified), and ``latest.pt``
@@ -50,7 +50,9 @@ class Trial:
 
 
 def _cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "td3drive.cli", *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "td3drive.cli", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def trial(run: Path, delay_s: float, max_steps: int, checkpoint_freq: int) -> Trial:

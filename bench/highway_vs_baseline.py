@@ -39,7 +39,14 @@ def main() -> None:
     out = Path(args.out)
     rows = []
     for scenario in [int(s) for s in args.scenarios.split(",")]:
-        common = ["--env", "highway", "--scenario", str(scenario), "--set", f"training.num_eval_episodes={args.episodes}"]
+        common = [
+            "--env",
+            "highway",
+            "--scenario",
+            str(scenario),
+            "--set",
+            f"training.num_eval_episodes={args.episodes}",
+        ]
         agent_dir, base_dir = out / f"agent-s{scenario}", out / f"baseline-s{scenario}"
         t = time.perf_counter()
         subprocess.run([sys.executable, "-m", "td3drive.cli", "train", *common, "--max-timesteps", str(args.steps),

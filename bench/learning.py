@@ -63,8 +63,14 @@ def run_all(jobs: list[tuple[str, int, Path]], budget_s: float, eval_frames: dic
     for config, seed, run in jobs:
         run.mkdir(parents=True, exist_ok=True)
         log = open(run.parent / f"{run.name}.log", "w")
-        procs.append((subprocess.Popen(command(config, seed, run, eval_frames[config]), stdout=log, stderr=subprocess.STDOUT,
-                                       env=env), log))
+        procs.append(
+            (
+                subprocess.Popen(
+                    command(config, seed, run, eval_frames[config]), stdout=log, stderr=subprocess.STDOUT, env=env
+                ),
+                log,
+            )
+        )
     deadline = time.monotonic() + budget_s
     while time.monotonic() < deadline and any(p.poll() is None for p, _ in procs):
         time.sleep(5)
@@ -120,8 +126,11 @@ def report(out: Path, configs: list[str], seeds: list[int]) -> None:
             label = f"{LABELS[config]}, seed {seed}"
             axes[0].plot(c["frames"], c["return"], marker="o", label=label)
             axes[1].plot(c["wall_s"] / 60, c["return"], marker="o", label=label)
-            print(f"| {LABELS[config]} | {seed} | {len(c['return'])} | {int(c['steps'][-1]):,} | {int(c['frames'][-1]):,} "
-                  f"| {c['wall_s'][-1] / 60:.0f} | {c['return'][-1]:.1f} | {c['return'].max():.1f} |")
+            print(
+                f"| {LABELS[config]} | {seed} | {len(c['return'])} | {int(c['steps'][-1]):,} "
+                f"| {int(c['frames'][-1]):,} "
+                f"| {c['wall_s'][-1] / 60:.0f} | {c['return'][-1]:.1f} | {c['return'].max():.1f} |"
+            )
     axes[0].set_xlabel("simulator frames")
     axes[1].set_xlabel("wall-clock minutes")
     axes[0].set_ylabel("mean evaluation return (10 episodes, 1,000 frames)")

@@ -160,7 +160,11 @@ def thin_run(src: Path, dest: Path, every: int) -> None:
     shutil.rmtree(dest, ignore_errors=True)
     writer = SummaryWriter(str(dest))
     for tag, s in series.items():
-        keep = slice(None) if tag.split("/")[0] in ("eval", "alerts") or tag.startswith("train/episode") else slice(None, None, every)
+        keep = (
+            slice(None)
+            if tag.split("/")[0] in ("eval", "alerts") or tag.startswith("train/episode")
+            else slice(None, None, every)
+        )
         for step, wall, value in zip(s.steps[keep], s.wall_times[keep], s.values[keep]):
             writer.add_scalar(tag, float(value), int(step), walltime=float(wall))
     writer.close()

@@ -52,10 +52,15 @@ def main() -> None:
         nxt = {"image": np.concatenate([obs["image"][1:], frames[i % 64][None]]), "vector": np.zeros(k, np.float32)}
         truncated = (i + 1) % args.episode == 0
         buffer.add(obs, action, 0.0, nxt, False, truncated)
-        obs = nxt if not truncated else {"image": np.stack([frames[(i + 1) % 64]] * 4), "vector": np.zeros(k, np.float32)}
+        obs = (
+            nxt if not truncated else {"image": np.stack([frames[(i + 1) % 64]] * 4), "vector": np.zeros(k, np.float32)}
+        )
     fill_s = time.perf_counter() - t
     grown = rss_bytes() - base
-    print("| transitions stored | resident memory gained | bytes per transition | obs+next_obs stacks would need | fill time |")
+    print(
+        "| transitions stored | resident memory gained | bytes per transition | obs+next_obs stacks would need "
+        "| fill time |"
+    )
     print("|---|---|---|---|---|")
     print(f"| {len(buffer):,} | {grown / 2**30:.2f} GiB | {grown / len(buffer):,.0f} | "
           f"{len(buffer) * 2 * 4 * 84 * 84 / 2**30:.1f} GiB | {fill_s:.0f} s |")

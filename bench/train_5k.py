@@ -34,16 +34,47 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for rep in range(a.repeats):
             runs = {
-                "env alone, stock CarRacing render": [sys.executable, str(HERE / "env_only.py"), "--steps", str(a.steps),
-                                                      "--stock-render"],
+                "env alone, stock CarRacing render": [
+                    sys.executable,
+                    str(HERE / "env_only.py"),
+                    "--steps",
+                    str(a.steps),
+                    "--stock-render",
+                ],
                 "env alone, FastCarRacing": [sys.executable, str(HERE / "env_only.py"), "--steps", str(a.steps)],
-                "td3drive train": [sys.executable, "-m", "td3drive.cli", "train", "--max-timesteps", str(a.steps),
-                                   "--eval-freq", eval_freq, "--checkpoint-freq", str(a.steps), "--scenario", "0",
-                                   "--run-dir", f"{tmp}/td3drive-{rep}", "--set", "logging.progress=false"],
+                "td3drive train": [
+                    sys.executable,
+                    "-m",
+                    "td3drive.cli",
+                    "train",
+                    "--max-timesteps",
+                    str(a.steps),
+                    "--eval-freq",
+                    eval_freq,
+                    "--checkpoint-freq",
+                    str(a.steps),
+                    "--scenario",
+                    "0",
+                    "--run-dir",
+                    f"{tmp}/td3drive-{rep}",
+                    "--set",
+                    "logging.progress=false",
+                ],
             }
             if not a.skip_sb3:
-                sb3 = [sys.executable, str(HERE / "sb3_td3.py"), "--max-timesteps", str(a.steps), "--eval-freq", eval_freq]
-                runs["SB3 TD3 CnnPolicy, stock CarRacing render"] = sb3 + ["--out", f"{tmp}/sb3s-{rep}", "--stock-render"]
+                sb3 = [
+                    sys.executable,
+                    str(HERE / "sb3_td3.py"),
+                    "--max-timesteps",
+                    str(a.steps),
+                    "--eval-freq",
+                    eval_freq,
+                ]
+                runs["SB3 TD3 CnnPolicy, stock CarRacing render"] = sb3 + [
+                    "--out",
+                    f"{tmp}/sb3s-{rep}",
+                    "--stock-render",
+                ]
                 runs["SB3 TD3 CnnPolicy, FastCarRacing"] = sb3 + ["--out", f"{tmp}/sb3f-{rep}"]
             for name, cmd in runs.items():
                 wall, rss, code, tail = measure(cmd)

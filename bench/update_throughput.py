@@ -5,9 +5,10 @@
 Both on 4x84x84 uint8 frame stacks, the same random transitions, Adam at 3e-4, policy delay 2,
 Polyak targets; a replay of 5,000 transitions is filled first and each update samples its batch from
 it (sampling is part of an update in both). td3drive: ``critic`` and ``separate`` encoder modes
-(image + 14-d vector), and ``critic`` with ``agent.precision: bf16`` (encoders under bfloat16 autocast); SB3: ``CnnPolicy`` (image only, actor and critic each with their own NatureCNN,
-which is SB3's TD3 default). Reported: updates/s, median of ``--repeats`` timed blocks of
-``--updates`` updates after 3 warm-up updates, interleaved.
+(image + 14-d vector), and ``critic`` with ``agent.precision: bf16`` (encoders under bfloat16 autocast);
+SB3: ``CnnPolicy`` (image only, actor and critic each with their own NatureCNN, which is SB3's TD3
+default). Reported: updates/s, median of ``--repeats`` timed blocks of ``--updates`` updates after 3
+warm-up updates, interleaved.
 """
 
 from __future__ import annotations
@@ -30,11 +31,16 @@ def td3drive_runner(encoder: str, device: str, precision: str = "fp32"):
 
     rng = np.random.default_rng(0)
     buffer = ReplayBuffer(FILL, K, seed=0)
-    obs = {"image": rng.integers(0, 256, (4, 84, 84), dtype=np.uint8), "vector": rng.standard_normal(K).astype(np.float32)}
+    obs = {
+        "image": rng.integers(0, 256, (4, 84, 84), dtype=np.uint8),
+        "vector": rng.standard_normal(K).astype(np.float32),
+    }
     for i in range(FILL):
         nxt = {"image": np.concatenate([obs["image"][1:], rng.integers(0, 256, (1, 84, 84), dtype=np.uint8)]),
                "vector": rng.standard_normal(K).astype(np.float32)}
-        buffer.add(obs, rng.uniform(-1, 1, 2).astype(np.float32), float(rng.standard_normal()), nxt, False, (i + 1) % 1000 == 0)
+        buffer.add(
+            obs, rng.uniform(-1, 1, 2).astype(np.float32), float(rng.standard_normal()), nxt, False, (i + 1) % 1000 == 0
+        )
         obs = nxt
     agent = TD3(K, AgentConfig(encoder=encoder, precision=precision), device)
     return lambda: agent.update(buffer.sample(BATCH, torch.device(device)))

@@ -15,10 +15,15 @@ import os
 import random
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
+
+from td3drive.files import atomic_file, atomic_write
+
+if TYPE_CHECKING:
+    from td3drive.agent.replay import ReplayBuffer, VectorReplay
 
 CHECKPOINT_DIR = "checkpoints"
 LATEST = "latest.pt"
@@ -32,15 +37,6 @@ def replay_name(step: int) -> str:
 
 class CheckpointError(RuntimeError):
     """A checkpoint that is missing, unreadable or not one of ours."""
-
-
-def _atomic_bytes(data: bytes, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _sha256(path: Path) -> str:
@@ -61,14 +57,11 @@ def checksum_path(path: Path) -> Path:
 def atomic_save(obj: Any, path: Path) -> None:
     """Write ``obj`` to ``path`` so that readers only ever see the old or the complete new file, then its
     SHA-256 beside it (:func:`checksum_path`)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    with atomic_file(path) as f:
         torch.save(obj, f)
         f.flush()
-        os.fsync(f.fileno())
-    digest = _sha256(tmp)
-    os.replace(tmp, path)
-    _atomic_bytes((digest + "\n").encode(), checksum_path(path))
+        digest = _sha256(Path(f.name))  # of the temporary file, before it becomes ``path``
+    atomic_write(checksum_path(path), digest + "\n")
 
 
 def _verify(p: Path) -> None:
@@ -168,7 +161,9 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
     try:
         state = torch.load(p, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises many types for corrupt or foreign files
-        raise CheckpointError(f"checkpoint '{p}': cannot be loaded ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+        raise CheckpointError(
+            f"checkpoint '{p}': cannot be loaded ({type(e).__name__}: {str(e).splitlines()[0]})"
+        ) from None
     if not isinstance(state, dict) or "agent" not in state or "config" not in state:
         raise CheckpointError(f"checkpoint '{p}': not a td3drive checkpoint")
     return state
@@ -189,6 +184,37 @@ def load_newest_intact(run_dir: str | Path,
         except CheckpointError as e:
             refused.append((p.resolve(), str(e)))
     raise CheckpointError("; ".join(why for _, why in refused))
+
+
+def resume_state(run_dir: Path, map_location: str | torch.device,
+                 log: Callable[[str], None]) -> tuple[Path, dict]:
+    """The checkpoint a ``--resume`` continues from: :func:`load_newest_intact`, with the damaged newer
+    ones set aside (logged) and ``latest.pt`` repointed at the one used."""
+    path, state, refused = load_newest_intact(run_dir, map_location)
+    for bad, why in refused:
+        log(f"[yellow]{why}; set aside as {set_aside(bad).name}[/]")
+    if refused:
+        log(f"[yellow]resuming from the newest intact checkpoint instead: {path.resolve().name}[/]")
+        point_latest(path.parent, path.resolve())
+    return path, state
+
+
+def contents_error(path: Path, e: Exception) -> CheckpointError:
+    """A checkpoint with the right keys and the wrong contents (hand-made, foreign): one line, no traceback."""
+    first = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+    return CheckpointError(f"checkpoint '{path}': its contents do not fit this run ({type(e).__name__}: {first})")
+
+
+def restore_replay(buffer: ReplayBuffer | VectorReplay, path: Path, state: dict, batch_size: int) -> str:
+    """Restore the replay contents saved with checkpoint ``path`` when there are any (else only the
+    replay's RNG); returns the note the resume message carries."""
+    replay_file = path.parent / replay_name(state["counters"]["step"])
+    if state["replay_saved"] and replay_file.is_file():
+        buffer.load_state_dict(load_replay(replay_file))
+        return f"replay restored ({len(buffer):,} transitions)"
+    buffer.set_rng_state(state["replay_rng"])
+    return ("replay contents were not saved (use --save-replay to keep them); updates resume once "
+            f"the buffer holds {batch_size} new transitions")
 
 
 def set_aside(path: Path) -> Path:

@@ -1,8 +1,9 @@
 """Command line: parse, validate, call a function that a test can call too.
 
-Exit codes (DESIGN.md): 0 success / GO; 1 NO-GO, a failed run or a guard stop; 2 bad input, with a
-one-line message that names the value and what is allowed, and nothing written; 130/143 after
-Ctrl-C / SIGTERM (checkpoint written first).
+Exit codes (``td3drive.verdicts``): 0 success / GO; 1 NO-GO, a failed run or a guard stop; 2 bad input,
+with a one-line message that names the value and what is allowed, and nothing written; 130/143 after
+Ctrl-C / SIGTERM (checkpoint written first). Library errors become exit codes in one place,
+:data:`EXIT_CODES`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,20 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-EXIT_BAD_INPUT = 2
+from td3drive.verdicts import EXIT_BAD_INPUT, EXIT_NO_GO, EXIT_OK
+
+# Exception (module.Class, matched along its MRO, so that nothing heavy is imported to catch it) ->
+# exit code. Bad input (a value, file or backend the user named) is 2; a run that failed once started is 1.
+EXIT_CODES: dict[str, int] = {
+    "td3drive.config.ConfigError": EXIT_BAD_INPUT,
+    "td3drive.checkpoint.CheckpointError": EXIT_BAD_INPUT,
+    "td3drive.agent.replay.ReplayMemoryError": EXIT_BAD_INPUT,
+    "td3drive.envs.contract.BackendUnavailable": EXIT_BAD_INPUT,
+    "td3drive.validate.ValidationError": EXIT_BAD_INPUT,
+    "td3drive.sweep.SweepError": EXIT_BAD_INPUT,
+    "td3drive.envs.contract.BlankFrameError": EXIT_NO_GO,
+    "td3drive.evaluate.EvaluationError": EXIT_NO_GO,
+}
 
 
 class UsageError(Exception):
@@ -26,16 +40,20 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_run_options(p: argparse.ArgumentParser, seed: bool = True) -> None:
     """Options shared by train, validate, baseline and sweep: what to train and with which config."""
-    p.add_argument("--env", help="backend: carracing (default), lanekeep, highway, racetrack or carla")
+    from td3drive.envs import BACKENDS
+
+    p.add_argument("--env", help=f"backend: {', '.join(BACKENDS)} (default: {next(iter(BACKENDS))})")
     p.add_argument("--scenario", type=int,
-                   help="backend scenario: highway 0/1/2 = 10/25/50 vehicles, carla 0/1/2 = 20/50/100 vehicles; "
+                   help="backend scenario: traffic density 0/1/2 = light/medium/heavy for the backends with traffic, "
                         "0 for the others")
     if seed:
         p.add_argument("--seed", type=int)
     p.add_argument("--eval-freq", type=int)
     p.add_argument("--checkpoint-freq", type=int)
     p.add_argument("--config", metavar="FILE", help="YAML config (sections env, agent, training, logging, guard)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key (repeatable)")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key (repeatable)"
+    )
     p.add_argument("--device", help="auto, cpu or cuda")
     p.add_argument("--carla-host", help="carla: server host (default localhost)")
     p.add_argument("--carla-port", type=int, help="carla: server port (default 2000)")
@@ -66,7 +84,12 @@ def _add_eval(sub) -> None:
     p.add_argument("checkpoint", metavar="CHECKPOINT", help="a .pt file or a run directory (uses latest.pt)")
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--device", default="cpu", help="auto, cpu or cuda")
-    p.add_argument("--video", metavar="FILE.gif", help="write the first episode as a GIF: the simulator's colour view (CarRacing, highway) beside the agent's 84x84 input")
+    p.add_argument(
+        "--video",
+        metavar="FILE.gif",
+        help="write the first episode as a GIF: the simulator's colour view (where the backend has one) "
+        "beside the agent's 84x84 input",
+    )
     p.add_argument("--workers", type=int, default=0, help="env processes (0: one per CPU core)")
 
 
@@ -164,18 +187,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     from td3drive.signals import record_early_stop_signals
 
     record_early_stop_signals()  # before the heavy imports below (see td3drive/signals.py)
-    from td3drive.agent.replay import ReplayMemoryError
-    from td3drive.checkpoint import CHECKPOINT_DIR, LATEST, CheckpointError, step_files
+    from td3drive.checkpoint import CHECKPOINT_DIR, LATEST, step_files
     from td3drive.config import build_config, resume_conflicts
-    from td3drive.envs import BackendUnavailable, BlankFrameError
-    from td3drive.evaluate import EvaluationError
     from td3drive.train import Trainer
 
     overrides = _overrides(args)
     if args.resume:
         run_dir = Path(args.resume)
         if args.run_dir or args.config:
-            raise UsageError("td3drive train: --resume RUN_DIR takes its config from RUN_DIR; do not combine it with --run-dir or --config")
+            raise UsageError(
+                "td3drive train: --resume RUN_DIR takes its config from RUN_DIR; "
+                "do not combine it with --run-dir or --config"
+            )
         if not (run_dir / "config.yaml").is_file():
             raise UsageError(f"td3drive train: --resume '{run_dir}': not a run directory (no config.yaml)")
         cfg = build_config(run_dir / "config.yaml", args.set, overrides)
@@ -194,97 +217,29 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"td3drive train: --resume '{run_dir}': no checkpoint yet; starting it from step 0 with its config.yaml",
               file=sys.stderr)
         resume = False
-    try:
-        trainer = Trainer(cfg, run_dir, resume=resume, criteria_file=args.criteria)
-    except (ReplayMemoryError, CheckpointError, BackendUnavailable) as e:
-        raise UsageError(f"td3drive train: {e}") from None
+    trainer = Trainer(cfg, run_dir, resume=resume, criteria_file=args.criteria)
     print(f"run directory: {run_dir}", file=sys.stderr)
-    try:
-        result = trainer.train()
-    except (BlankFrameError, EvaluationError) as e:
-        print(f"td3drive train: {e}", file=sys.stderr)
-        return 1
-    return result.exit_code
-
-
-def video_frame(agent_input: np.ndarray, rgb: np.ndarray | None, height: int = 192) -> np.ndarray:
-    """One GIF frame ``uint8[height, W, 3]``: the simulator's RGB view (when there is one) beside the agent's
-    84x84 grey input, each scaled to ``height`` by pixel repetition."""
-    import numpy as np
-
-    def scaled(img: np.ndarray) -> np.ndarray:
-        k = max(1, height // img.shape[0])
-        img = np.repeat(np.repeat(img, k, axis=0), k, axis=1)
-        return img if img.ndim == 3 else np.repeat(img[..., None], 3, axis=2)
-
-    panels = ([scaled(rgb)] if rgb is not None else []) + [scaled(agent_input)]
-    h = max(p.shape[0] for p in panels)
-    panels = [np.pad(p, ((0, h - p.shape[0]), (0, 4), (0, 0))) for p in panels]  # bottom-align, 4 px gap
-    return np.concatenate(panels, axis=1)[:, :-4]
+    return trainer.train().exit_code
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    import numpy as np
+    from td3drive.evaluate import evaluate_checkpoint
+    from td3drive.video import step_ms, write_gif
 
-    from td3drive.agent.td3 import TD3
-    from td3drive.checkpoint import CheckpointError, latest_path, load
-    from td3drive.config import ConfigError, from_dict
-    from td3drive.envs import RGB_VIEW, make_env, vector_dim
-    from td3drive.evaluate import eval_workers, evaluate, make_eval_envs
-    from td3drive.train import resolve_device
-
-    if args.workers < 0:
-        raise UsageError(f"td3drive eval: --workers {args.workers}: must be an integer >= 0")
-    if args.episodes < 1:
-        raise UsageError(f"td3drive eval: --episodes {args.episodes}: must be an integer >= 1")
+    _check_counts(args, "eval")
     if args.video and not args.video.endswith(".gif"):
         raise UsageError(f"td3drive eval: --video '{args.video}': must be a .gif file")
     if args.video and not Path(args.video).resolve().parent.is_dir():  # check before the evaluation runs
         raise UsageError(f"td3drive eval: --video '{args.video}': directory '{Path(args.video).parent}' does not exist")
-    try:
-        device = resolve_device(args.device)
-        path = Path(args.checkpoint)
-        state = load(latest_path(path) if path.is_dir() else path, map_location=device)
-        cfg = from_dict(state["config"])
-        agent = TD3(vector_dim(cfg.env.name), cfg.agent, device)
-        agent.load_state_dict(state["agent"])
-        step = state["counters"]["step"]
-    except (CheckpointError, ConfigError, ValueError) as e:
-        raise UsageError(f"td3drive eval: {e}") from None
-    except (KeyError, TypeError, RuntimeError, AttributeError) as e:  # right keys, wrong contents
-        raise UsageError(f"td3drive eval: checkpoint '{path}': its contents are not a td3drive agent "
-                         f"({type(e).__name__})") from None
-    frames: list[np.ndarray] = []
-    from functools import partial
-
-    cfg = cfg.replace(**{"training.num_eval_episodes": args.episodes, "training.eval_workers": args.workers,
-                         "training.eval_async": False})
-    envs = make_eval_envs(partial(make_env, cfg.env), eval_workers(cfg.training, cfg.env.name))
-
-    has_view = cfg.env.name in RGB_VIEW  # asking another backend's vector env would end its workers
-
-    def record(agent_input: np.ndarray) -> None:  # episode 0 runs in env 0
-        frames.append(video_frame(agent_input, envs.call("rgb_view")[0] if has_view else None))
-
-    result = evaluate(envs, agent.act, cfg.training.seed, args.episodes, record if args.video else None)
-    envs.close()
-    print(f"episodes: {args.episodes}  (checkpoint step {step}, env {cfg.env.name})")
-    print(f"return:   {result.mean_reward:.2f} ± {result.returns.std():.2f}  (min {result.returns.min():.2f}, max {result.returns.max():.2f})")
-    print(f"length:   {result.mean_length:.1f} ± {result.lengths.std():.1f} agent steps "
-          f"({result.frames.mean():.0f} simulator frames)")
-    print(f"success:  {result.success_rate:.0%}")
-    _print_driving(result.driving)
+    _check_device(args.device, "eval")
+    e = evaluate_checkpoint(args.checkpoint, args.episodes, args.workers, args.device, video=bool(args.video))
+    _print_result(f"episodes: {args.episodes}  (checkpoint step {e.step}, env {e.cfg.env.name})", e.result)
     if args.video:
-        import imageio.v2 as imageio
-
-        # Pillow's GIF writer takes the per-frame duration in milliseconds (1 / 25 became 0 ms) and
-        # merges identical consecutive frames, adding up their durations: the timing stays true.
-        # CarRacing simulates 50 frames per second (real-time playback); other backends play at 25 steps/s.
-        per_step_ms = 1000 * cfg.env.action_repeat / 50 if cfg.env.name == "carracing" else 40.0
-        imageio.mimsave(args.video, frames, duration=per_step_ms, loop=0)
-        shows = "simulator view beside the agent's 84x84 input" if has_view else "the agent's 84x84 input"
-        print(f"video:    {args.video} ({len(frames)} agent steps, {per_step_ms:.0f} ms each; {shows})")
-    return 0
+        per_step_ms = step_ms(e.cfg.env.name, e.cfg.env.action_repeat)
+        write_gif(args.video, e.frames, per_step_ms)
+        shows = "simulator view beside the agent's 84x84 input" if e.has_view else "the agent's 84x84 input"
+        print(f"video:    {args.video} ({len(e.frames)} agent steps, {per_step_ms:.0f} ms each; {shows})")
+    return EXIT_OK
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -292,82 +247,77 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     record_early_stop_signals()  # before the heavy imports below (see td3drive/signals.py)
 
-    from td3drive.agent.replay import ReplayMemoryError
-    from td3drive.checkpoint import CheckpointError
     from td3drive.config import build_config
-    from td3drive.envs import BackendUnavailable, BlankFrameError
-    from td3drive.evaluate import EvaluationError
     from td3drive.validate import ValidationError, load_summary, parse_stages, validate
 
-    try:
-        if args.resume:
-            root = Path(args.resume)
-            if args.run_dir or args.config:
-                raise UsageError("td3drive validate: --resume DIR takes its config from DIR; do not combine it with --run-dir or --config")
-            summary = load_summary(root)
-            stages = parse_stages(args.stages) if args.stages else summary["stages"]
-            if stages[: len(summary["results"])] != summary["stages"][: len(summary["results"])]:
-                raise ValidationError(f"--stages '{args.stages}': DIR '{root}' ran stages {summary['stages']}")
-            cfg = build_config(root / "config.yaml", args.set, _overrides(args))
-        else:
-            if not args.stages:
-                raise UsageError("td3drive validate: --stages is required, e.g. --stages 5000,50000,1000000")
-            stages = parse_stages(args.stages)
-            cfg = build_config(args.config, args.set, _overrides(args))
-            root = _fresh_dir(args.run_dir, cfg, "validate", prefix="validate-")
-    except ValidationError as e:
-        raise UsageError(f"td3drive validate: {e}") from None
+    if args.resume:
+        root = Path(args.resume)
+        if args.run_dir or args.config:
+            raise UsageError(
+                "td3drive validate: --resume DIR takes its config from DIR; "
+                "do not combine it with --run-dir or --config"
+            )
+        summary = load_summary(root)
+        stages = parse_stages(args.stages) if args.stages else summary["stages"]
+        if stages[: len(summary["results"])] != summary["stages"][: len(summary["results"])]:
+            raise ValidationError(f"--stages '{args.stages}': DIR '{root}' ran stages {summary['stages']}")
+        cfg = build_config(root / "config.yaml", args.set, _overrides(args))
+    else:
+        if not args.stages:
+            raise UsageError("td3drive validate: --stages is required, e.g. --stages 5000,50000,1000000")
+        stages = parse_stages(args.stages)
+        cfg = build_config(args.config, args.set, _overrides(args))
+        root = _fresh_dir(args.run_dir, cfg, "validate", prefix="validate-")
     _check_device(cfg.training.device, "validate")
     _check_criteria(args.criteria, cfg.env.name, [str(s) for s in stages], "validate")
     print(f"validation directory: {root}", file=sys.stderr)
-    try:
-        result = validate(cfg, stages, root, args.criteria, strict=args.strict, resume=bool(args.resume))
-    except (ReplayMemoryError, CheckpointError, BackendUnavailable) as e:
-        raise UsageError(f"td3drive validate: {e}") from None
-    except (BlankFrameError, EvaluationError) as e:
-        print(f"td3drive validate: {e}", file=sys.stderr)
-        return 1
-    return result.exit_code
+    return validate(cfg, stages, root, args.criteria, strict=args.strict, resume=bool(args.resume)).exit_code
 
 
-def _print_driving(driving: dict[str, float] | None) -> None:
+def _check_counts(args: argparse.Namespace, command: str) -> None:
+    if args.workers < 0:
+        raise UsageError(f"td3drive {command}: --workers {args.workers}: must be an integer >= 0")
+    if args.episodes < 1:
+        raise UsageError(f"td3drive {command}: --episodes {args.episodes}: must be an integer >= 1")
+
+
+def _print_result(header: str, result) -> None:
+    """The one printer of evaluation results (``eval``, ``baseline``): returns, lengths, success, driving."""
     from td3drive import tags
 
-    if not driving:
+    r = result
+    print(header)
+    print(
+        f"return:   {r.mean_reward:.2f} ± {r.returns.std():.2f}  (min {r.returns.min():.2f}, max {r.returns.max():.2f})"
+    )
+    frames = f" ({r.frames.mean():.0f} simulator frames)" if r.frames is not None else ""
+    print(f"length:   {r.mean_length:.1f} ± {r.lengths.std():.1f} agent steps{frames}")
+    print(f"success:  {r.success_rate:.0%}")
+    if not r.driving:
         return
-    print(f"route:    {driving[tags.EVAL_ROUTE_COMPLETION]:.1f}% completed, driving score {driving[tags.EVAL_DRIVING_SCORE]:.1f}")
-    print(f"per km:   {driving[tags.EVAL_COLLISIONS_PER_KM]:.2f} collisions, {driving[tags.EVAL_LANE_INVASIONS_PER_KM]:.2f} lane invasions")
-    print(f"speed:    {driving[tags.EVAL_MEAN_SPEED]:.1f} m/s")
+    d = r.driving
+    print(f"route:    {d[tags.EVAL_ROUTE_COMPLETION]:.1f}% completed, driving score {d[tags.EVAL_DRIVING_SCORE]:.1f}")
+    print(f"per km:   {d[tags.EVAL_COLLISIONS_PER_KM]:.2f} collisions, "
+          f"{d[tags.EVAL_LANE_INVASIONS_PER_KM]:.2f} lane invasions")
+    print(f"speed:    {d[tags.EVAL_MEAN_SPEED]:.1f} m/s")
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
-
     from td3drive.baseline import VEHICLES, run_baseline
     from td3drive.config import build_config
     from td3drive.evaluate import eval_workers
 
-    if args.workers < 0:
-        raise UsageError(f"td3drive baseline: --workers {args.workers}: must be an integer >= 0")
-    if args.episodes < 1:
-        raise UsageError(f"td3drive baseline: --episodes {args.episodes}: must be an integer >= 1")
+    _check_counts(args, "baseline")
     cfg = build_config(args.config, args.set, _overrides(args))
     if cfg.env.name not in VEHICLES:
         raise UsageError(f"td3drive baseline: --env {cfg.env.name}: needs a route backend ({', '.join(VEHICLES)})")
     run_dir = _fresh_dir(args.run_dir, cfg, "baseline", prefix="baseline-", resumable=False)
     cfg = cfg.replace(**{"training.num_eval_episodes": args.episodes, "training.eval_workers": args.workers})
-    from td3drive.envs import BackendUnavailable
-
-    try:
-        result = run_baseline(cfg, run_dir, args.episodes, eval_workers(cfg.training, cfg.env.name))
-    except BackendUnavailable as e:
-        raise UsageError(f"td3drive baseline: {e}") from None
-    print(f"baseline: PID speed + pure pursuit, env {cfg.env.name}, scenario {cfg.env.scenario}, {args.episodes} episodes")
-    print(f"return:   {result.mean_reward:.2f} ± {result.returns.std():.2f}")
-    print(f"length:   {result.mean_length:.1f} ± {result.lengths.std():.1f}")
-    print(f"success:  {result.success_rate:.0%}")
-    _print_driving(result.driving)
+    result = run_baseline(cfg, run_dir, args.episodes, eval_workers(cfg.training, cfg.env.name))
+    _print_result(f"baseline: PID speed + pure pursuit, env {cfg.env.name}, scenario {cfg.env.scenario}, "
+                  f"{args.episodes} episodes", result)
     print(f"run:      {run_dir} (td3drive compare AGENT_RUN {run_dir})")
-    return 0
+    return EXIT_OK
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -376,9 +326,23 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     try:
         if args.resume:
-            given = [f"--{k.replace('_', '-')}" for k in ("run_dir", "config", "grid", "set", "env", "scenario",
-                                                           "max_timesteps", "eval_freq", "checkpoint_freq", "device", "criteria")
-                     if getattr(args, k) not in (None, [])]
+            given = [
+                f"--{k.replace('_', '-')}"
+                for k in (
+                    "run_dir",
+                    "config",
+                    "grid",
+                    "set",
+                    "env",
+                    "scenario",
+                    "max_timesteps",
+                    "eval_freq",
+                    "checkpoint_freq",
+                    "device",
+                    "criteria",
+                )
+                if getattr(args, k) not in (None, [])
+            ]
             if given:
                 raise UsageError(f"td3drive sweep: --resume DIR takes its config, grid and seeds from DIR; "
                                  f"do not combine it with {', '.join(given)}")
@@ -387,7 +351,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         else:
             base = build_config(args.config, args.set, _overrides(args))
             resources = sweep.Resources(args.cpus_per_trial, args.gpus_per_trial, args.max_concurrent)
-            spec = sweep.plan(base, sweep.parse_grid(args.grid), sweep.parse_seeds(args.seeds), resources, args.criteria)
+            spec = sweep.plan(
+                base, sweep.parse_grid(args.grid), sweep.parse_seeds(args.seeds), resources, args.criteria
+            )
             root = _fresh_dir(str(args.run_dir or sweep.default_sweep_dir(base)), base, "sweep")
         if args.num_cpus is not None and (args.num_cpus < 1 or args.address):
             raise sweep.SweepError(f"--num-cpus {args.num_cpus}: must be >= 1, and only for a local Ray (no --address)")
@@ -401,12 +367,27 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise UsageError(f"td3drive sweep: {e}") from None
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval, "validate": cmd_validate, "baseline": cmd_baseline, "sweep": cmd_sweep}
+COMMANDS = {
+    "train": cmd_train,
+    "eval": cmd_eval,
+    "validate": cmd_validate,
+    "baseline": cmd_baseline,
+    "sweep": cmd_sweep,
+}
+
+
+def exit_code_of(e: BaseException) -> int | None:
+    """The exit code :data:`EXIT_CODES` gives ``e`` (None: not an error the CLI reports in one line).
+    :class:`UsageError` is matched by type: under ``python -m td3drive.cli`` its module is ``__main__``."""
+    if isinstance(e, UsageError):
+        return EXIT_BAD_INPUT
+    for cls in type(e).__mro__:
+        if (code := EXIT_CODES.get(f"{cls.__module__}.{cls.__qualname__}")) is not None:
+            return code
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from td3drive.config import ConfigError
-
     command = "td3drive"
     try:
         args = build_parser().parse_args(argv)
@@ -416,12 +397,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from td3drive.analysis import cli as analysis_cli
 
         return analysis_cli.run(args)
-    except UsageError as e:
-        print(str(e), file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except ConfigError as e:
-        print(f"{command}: {e}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    except Exception as e:
+        code = exit_code_of(e)
+        if code is None:
+            raise
+        message = str(e)
+        print(message if message.startswith("td3drive") else f"{command}: {message}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

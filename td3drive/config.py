@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping
 
 import yaml
 
+from td3drive.envs import BACKENDS
 from td3drive.files import atomic_write
 
 
@@ -85,12 +86,12 @@ def _leaf(default: Any, check: Check | None = None, doc: str = "") -> Any:
 
 @dataclass(frozen=True)
 class EnvConfig:
-    name: str = _leaf("carracing", _one_of("carracing", "lanekeep", "highway", "racetrack", "carla"),
+    name: str = _leaf("carracing", _one_of(*BACKENDS),
                       "backend: carracing (gymnasium CarRacing-v3), lanekeep (tiny built-in visual task), "
                       "highway / racetrack (highway-env, extra `highway`), carla (a CARLA server, extra `carla`)")
     scenario: int = _leaf(0, _non_negative(), "backend scenario; backends without scenarios accept only 0")
     action_repeat: int = _leaf(4, _positive(),
-                               "simulator frames per agent action (rewards summed); highway/racetrack ignore it "
+                               "simulator frames per agent action (rewards summed); ignored by highway/racetrack "
                                "(their agent step is env.policy_frequency)")
     max_episode_frames: int = _leaf(1000, _positive(),
                                     "time limit in simulator frames, whatever the action repeat (truncation, "
@@ -98,19 +99,26 @@ class EnvConfig:
     no_progress_frames: int = _leaf(200, _non_negative(),
                                     "carracing, training episodes only: truncate after N frames without a new "
                                     "track tile (0 disables; evaluation always keeps the stock rules)")
-    fast_render: bool = _leaf(True, None, "carracing: vectorised road drawing (pixel-identical frames, ~2x faster steps)")
+    fast_render: bool = _leaf(
+        True, None, "carracing: vectorised road drawing (pixel-identical frames, ~2x faster steps)"
+    )
     blank_frame_steps: int = _leaf(50, _non_negative(),
                                    "raise if every frame of the first N steps is one value (0 disables)")
     policy_frequency: int = _leaf(5, _positive(), "highway/racetrack: agent actions per simulated second")
     target_speed: float = _leaf(20.0, _positive(), "highway/racetrack: speed the reward aims for (m/s)")
-    route_length_m: float = _leaf(1000.0, _positive(), "highway/racetrack: metres along the lanes that complete the route")
-    max_steer_deg: float | None = _leaf(None, _opt(_positive()),
-                                        "highway/racetrack: steering angle at |steer| = 1 (null: 5 highway, 15 racetrack)")
+    route_length_m: float = _leaf(
+        1000.0, _positive(), "highway/racetrack: metres along the lanes that complete the route"
+    )
+    max_steer_deg: float | None = _leaf(
+        None, _opt(_positive()), "highway/racetrack: steering angle at |steer| = 1 (null: 5 highway, 15 racetrack)"
+    )
     reward_progress: float = _leaf(1.0, _non_negative(), "highway/racetrack: weight of progress along the lane")
     reward_centering: float = _leaf(0.3, _non_negative(), "highway/racetrack: weight of the lane-centring penalty")
     reward_speed: float = _leaf(0.3, _non_negative(), "highway/racetrack: weight of the speed-near-target term")
     collision_penalty: float = _leaf(10.0, _non_negative(), "highway/racetrack: penalty on a crash (terminates)")
-    offroad_penalty: float = _leaf(10.0, _non_negative(), "highway/racetrack: penalty for leaving the road (terminates)")
+    offroad_penalty: float = _leaf(
+        10.0, _non_negative(), "highway/racetrack: penalty for leaving the road (terminates)"
+    )
     carla_host: str = _leaf("localhost", None, "carla: host of the CARLA server")
     carla_port: int = _leaf(2000, _positive(), "carla: RPC port of the CARLA server")
     carla_timeout: float = _leaf(10.0, _positive(), "carla: seconds to wait for the server")
@@ -141,7 +149,9 @@ class AgentConfig:
     policy_freq: int = _leaf(2, _positive(), "actor and target update every N critic updates")
     policy_noise: float = _leaf(0.2, _non_negative(), "std of target policy smoothing noise")
     noise_clip: float = _leaf(0.5, _non_negative(), "clip of target policy smoothing noise")
-    exploration_noise: float = _leaf(0.1, _non_negative(), "std of Gaussian exploration noise (at the start of the decay)")
+    exploration_noise: float = _leaf(
+        0.1, _non_negative(), "std of Gaussian exploration noise (at the start of the decay)"
+    )
     exploration_noise_final: float | None = _leaf(None, _opt(_non_negative()),
                                                   "std reached after exploration_decay_steps, linearly "
                                                   "(null: constant exploration_noise; DrQ-v2: 1.0 -> 0.1)")
@@ -221,10 +231,6 @@ class Config:
         return from_dict(merge(self.to_dict(), dotted_to_nested(dotted)))
 
 
-# Backend-specific limits that a per-field check cannot see (the allowed scenarios).
-SCENARIOS: dict[str, tuple[int, ...]] = {"carracing": (0,), "lanekeep": (0,), "highway": (0, 1, 2), "racetrack": (0,), "carla": (0, 1, 2)}
-
-
 def _type_ok(value: Any, annotation: str) -> bool:
     base = annotation.replace(" | None", "")
     if value is None:
@@ -272,7 +278,9 @@ def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
 
 
 def _cross_check(cfg: Config) -> None:
-    allowed = SCENARIOS[cfg.env.name]
+    from td3drive.envs import scenarios  # imports the backend's module: a per-field check cannot see this
+
+    allowed = scenarios(cfg.env.name)
     if cfg.env.scenario not in allowed:
         raise ConfigError(
             f"config key 'env.scenario' = {cfg.env.scenario!r}: backend '{cfg.env.name}' allows "
@@ -302,7 +310,9 @@ def upgrade(data: Mapping[str, Any]) -> dict[str, Any]:
     env = data.get("env") if isinstance(data, Mapping) else None
     if not isinstance(env, Mapping) or "max_episode_steps" not in env:
         return dict(data or {})
-    out = merge(dotted_to_nested({f"{s}.{k}": v for s, keys in _FORMER_DEFAULTS.items() for k, v in keys.items()}), data)
+    out = merge(
+        dotted_to_nested({f"{s}.{k}": v for s, keys in _FORMER_DEFAULTS.items() for k, v in keys.items()}), data
+    )
     env = dict(out["env"])
     steps = env.pop("max_episode_steps")
     if "max_episode_frames" not in env and isinstance(steps, int) and isinstance(env["action_repeat"], int):

@@ -39,11 +39,10 @@ POLICY_KEYS: dict[str, str] = {
     tags.ALERT_Q_EXPLOSION: "on_q_value_explosion",
     tags.ALERT_ACTOR_DIVERGENCE: "on_actor_loss_divergence",
 }
-
-
-def alert_name(tag: str) -> str:
-    """``alerts/q_value_explosion`` -> ``q_value_explosion``."""
-    return tag.split("/", 1)[1]
+# The alerts that stop a run by default (their default policy is "stop"): the report rates them critical.
+STOP_BY_DEFAULT: frozenset[str] = frozenset(
+    t for t, key in POLICY_KEYS.items() if getattr(GuardConfig(), key) == "stop"
+)
 
 
 @dataclass(frozen=True)
@@ -100,37 +99,54 @@ class Guard:
         return (f"|{tags.ACTOR_LOSS}| = {v:.4g} is {v / early:.3g}x its early level {early:.4g} "
                 f"(threshold {self.cfg.actor_loss_growth:g}x) and rising {rate:.3g}x per {w} actor updates")
 
-    def check(self, telemetry: Mapping[str, float], step: int) -> list[Alert]:
-        """Alerts raised by one update's telemetry (tag-keyed floats, as ``TD3.update`` returns)."""
-        cfg = self.cfg
-        raised: dict[str, str] = {}
+    def _non_finite(self, telemetry: Mapping[str, float]) -> dict[str, str]:
         # Losses and Q first; a post-clip norm is non-finite exactly when its pre-clip norm is.
         bad = sorted((k for k, v in telemetry.items() if not math.isfinite(v) and not k.endswith("_clipped")),
-                     key=lambda k: (k.startswith("gradients/"), k))
-        if bad:
-            raised[tags.ALERT_NON_FINITE] = (
-                f"non-finite {', '.join(f'{k} = {telemetry[k]}' for k in bad[:3])}"
-                + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
-                + f"; the update was not applied ({int(telemetry.get(tags.SKIPPED_UPDATES, 0))} skipped so far)"
-            )
-        norms = {k: v for k, v in telemetry.items() if k.startswith("gradients/") and k.endswith("_norm") and math.isfinite(v)}
-        if norms:
-            tag, top = max(norms.items(), key=lambda kv: kv[1])
-            if top > cfg.grad_norm_critical:
-                raised[tags.ALERT_GRAD_CRITICAL] = f"{tag} = {top:.4g} > {cfg.grad_norm_critical:g} (pre-clip)"
-            if top > cfg.grad_norm_warning:
-                raised[tags.ALERT_GRAD_WARNING] = f"{tag} = {top:.4g} > {cfg.grad_norm_warning:g} (pre-clip)"
-        qs = {k: abs(telemetry[k]) for k in (tags.Q1, tags.Q2) if k in telemetry and math.isfinite(telemetry[k])}
-        if qs:
-            tag, top = max(qs.items(), key=lambda kv: kv[1])
-            if top > cfg.q_abs_max:
-                raised[tags.ALERT_Q_EXPLOSION] = f"|{tag}| = {top:.4g} > {cfg.q_abs_max:g}"
-        if tags.ACTOR_LOSS in telemetry and math.isfinite(telemetry[tags.ACTOR_LOSS]):
-            message = self._actor_loss(telemetry[tags.ACTOR_LOSS])
-            if message:
-                raised[tags.ALERT_ACTOR_DIVERGENCE] = message
+                     key=lambda k: (tags.is_grad_norm(k), k))
+        if not bad:
+            return {}
+        return {tags.ALERT_NON_FINITE: (
+            f"non-finite {', '.join(f'{k} = {telemetry[k]}' for k in bad[:3])}"
+            + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+            + f"; the update was not applied ({int(telemetry.get(tags.SKIPPED_UPDATES, 0))} skipped so far)")}
 
-        alerts = [Alert(tag, step, f"{alert_name(tag)} at step {step}: {msg}", self._policy(tag)) for tag, msg in raised.items()]
+    def _gradient_explosion(self, telemetry: Mapping[str, float]) -> dict[str, str]:
+        norms = {k: v for k, v in telemetry.items() if tags.is_grad_norm(k) and math.isfinite(v)}
+        if not norms:
+            return {}
+        tag, top = max(norms.items(), key=lambda kv: kv[1])
+        raised = {}
+        for alert, threshold in ((tags.ALERT_GRAD_CRITICAL, self.cfg.grad_norm_critical),
+                                 (tags.ALERT_GRAD_WARNING, self.cfg.grad_norm_warning)):
+            if top > threshold:
+                raised[alert] = f"{tag} = {top:.4g} > {threshold:g} (pre-clip)"
+        return raised
+
+    def _q_explosion(self, telemetry: Mapping[str, float]) -> dict[str, str]:
+        qs = {k: abs(telemetry[k]) for k in (tags.Q1, tags.Q2) if k in telemetry and math.isfinite(telemetry[k])}
+        if not qs:
+            return {}
+        tag, top = max(qs.items(), key=lambda kv: kv[1])
+        return (
+            {tags.ALERT_Q_EXPLOSION: f"|{tag}| = {top:.4g} > {self.cfg.q_abs_max:g}"}
+            if top > self.cfg.q_abs_max
+            else {}
+        )
+
+    def _actor_divergence(self, telemetry: Mapping[str, float]) -> dict[str, str]:
+        value = telemetry.get(tags.ACTOR_LOSS)  # only on updates that trained the actor
+        if value is None or not math.isfinite(value):
+            return {}
+        message = self._actor_loss(value)
+        return {tags.ALERT_ACTOR_DIVERGENCE: message} if message else {}
+
+    def check(self, telemetry: Mapping[str, float], step: int) -> list[Alert]:
+        """Alerts raised by one update's telemetry (tag-keyed floats, as ``TD3.update`` returns)."""
+        raised: dict[str, str] = {}
+        for detect in (self._non_finite, self._gradient_explosion, self._q_explosion, self._actor_divergence):
+            raised.update(detect(telemetry))
+        alerts = [Alert(tag, step, f"{tags.alert_name(tag)} at step {step}: {msg}", self._policy(tag))
+                  for tag, msg in raised.items()]
         for a in alerts:
             self.counts[a.tag] += 1
             self.first.setdefault(a.tag, a)
@@ -149,7 +165,7 @@ class Guard:
 
     def summary(self) -> str:
         """``q_value_explosion x3, actor_loss_divergence x1`` (empty when nothing fired)."""
-        return ", ".join(f"{alert_name(t)} x{n}" for t, n in self.counts.items() if n)
+        return ", ".join(f"{tags.alert_name(t)} x{n}" for t, n in self.counts.items() if n)
 
     def state_dict(self) -> dict:
         return {"early": list(self.early), "recent": list(self.recent), "counts": dict(self.counts),

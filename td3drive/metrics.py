@@ -37,7 +37,9 @@ class EpisodeDriving:
     lane_invasions: int = 0
     speeds: list[float] = field(default_factory=list)
 
-    def add(self, distance_m: float, route_length_m: float, collision: bool, lane_invasion: bool, speed_mps: float) -> None:
+    def add(
+        self, distance_m: float, route_length_m: float, collision: bool, lane_invasion: bool, speed_mps: float
+    ) -> None:
         self.distance_m += float(distance_m)
         self.route_length_m = float(route_length_m)
         self.collisions += int(bool(collision))

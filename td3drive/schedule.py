@@ -43,3 +43,14 @@ def exploration_actions(rng: np.random.Generator, step: int, agent: AgentConfig,
         return rng.uniform(-1.0, 1.0, size=shape).astype(np.float32)
     noise = rng.normal(0.0, exploration_std(step, agent, training.learning_starts), size=shape)
     return np.clip(policy_actions() + noise, -1.0, 1.0).astype(np.float32)
+
+
+class Every:
+    """``Every(n)(prev, now)``: does the advance of env steps ``(prev, now]`` cross a multiple of ``n``
+    (never when ``n`` is 0)? DrQ-v2's ``utils.Every``, for steps that advance by ``num_envs`` at a time."""
+
+    def __init__(self, every: int):
+        self.every = every
+
+    def __call__(self, prev: int, now: int) -> bool:
+        return crossed(prev, now, self.every) > 0

@@ -28,12 +28,20 @@ from pathlib import Path
 from typing import Any, Callable
 
 from td3drive import checkpoint, tags
-from td3drive.analysis.sweep_report import (CRASHED, FINISHED, GUARD_STOP, SWEEP_FILE, SWEEP_SCHEMA, TRIAL_FILE,
-                                            SweepReportError, load_spec)
+from td3drive.analysis.sweep_report import (
+    CRASHED,
+    FINISHED,
+    GUARD_STOP,
+    SWEEP_FILE,
+    SWEEP_SCHEMA,
+    TRIAL_FILE,
+    SweepReportError,
+    load_spec,
+)
 from td3drive.config import Config, ConfigError, build_config, parse_set, save_yaml
 from td3drive.files import read_json, write_json
+from td3drive.verdicts import EXIT_NO_GO, EXIT_OK, GO
 
-EXIT_OK, EXIT_FAILED = 0, 1
 EXPERIMENT = "tune"  # Ray Tune's experiment name under DIR/ray/
 
 
@@ -152,7 +160,9 @@ def plan(base: Config, grid: dict[str, list[Any]], seeds: list[int], resources: 
                                  f"max_timesteps {training.max_timesteps} never evaluates; a sweep compares "
                                  "evaluations, so use 0 < eval_freq <= max_timesteps")
             if training.device == "cuda" and resources.gpu == 0:
-                raise SweepError("training.device cuda needs --gpus-per-trial > 0 (Ray hides GPUs from trials without one)")
+                raise SweepError(
+                    "training.device cuda needs --gpus-per-trial > 0 (Ray hides GPUs from trials without one)"
+                )
             name = f"{_dir_name(setting['label'])}/seed{seed}"
             if any(t["name"] == name for t in trials):
                 raise SweepError(f"--grid: two settings map to the directory '{name}'; use values that differ "
@@ -173,7 +183,7 @@ def default_sweep_dir(cfg: Config, root: str | Path = "runs") -> Path:
 def _final_metrics(info: dict) -> dict[str, Any]:
     ret = info.get("final_eval_return")
     return {"env_steps": info["steps"], "eval_return": float("nan") if ret is None else ret, "status": info["status"],
-            "verdict": info.get("verdict") or "none", "go": int(info.get("verdict") == "GO"),
+            "verdict": info.get("verdict") or "none", "go": int(info.get("verdict") == GO),
             "guard_stop": info.get("guard_stop") or ""}
 
 
@@ -291,27 +301,7 @@ def run_sweep(
         start(base, spec, root)  # only now: a sweep that cannot reach Ray leaves nothing behind
     log(f"sweep directory: {shown} ({len(spec['trials'])} trials)")
     try:
-        # Tune sees only the trial names (its tables stay readable); the configs travel with the trainable.
-        trainable = tune.with_resources(tune.with_parameters(run_trial, trials=trials), {"cpu": res.cpu, "gpu": res.gpu})
-        experiment = root / "ray" / EXPERIMENT
-        if resume and tune.Tuner.can_restore(str(experiment)):
-            log(f"resuming the Tune experiment in {experiment}")
-            tuner = tune.Tuner.restore(str(experiment), trainable, resume_unfinished=True, restart_errored=True)
-        else:
-            if experiment.exists():  # an experiment too young to restore: start it again
-                shutil.rmtree(experiment)
-            tuner = tune.Tuner(
-                trainable,
-                param_space={"trial": tune.grid_search(list(trials))},
-                tune_config=tune.TuneConfig(
-                    max_concurrent_trials=res.max_concurrent,
-                    trial_name_creator=lambda trial: trial.config["trial"],
-                    trial_dirname_creator=lambda trial: trial.config["trial"].replace("/", "-"),
-                ),
-                run_config=tune.RunConfig(name=EXPERIMENT, storage_path=str(root / "ray"), verbose=1,
-                                          failure_config=tune.FailureConfig(max_failures=0)),
-            )
-        grid = tuner.fit()
+        grid = _tuner(tune, trials, res, root, resume, log).fit()
         tune_view = {r.config["trial"]: {"error": r.error is not None, "metrics": dict(r.metrics or {})}
                      for r in grid if r.config}
     finally:
@@ -323,4 +313,27 @@ def run_sweep(
     for n in failed:
         log(f"trial {n}: {statuses[n]}")
     log(f"sweep report: {shown / 'sweep_report.md'}")
-    return SweepResult(root, statuses, EXIT_FAILED if failed else EXIT_OK, tune_view)
+    return SweepResult(root, statuses, EXIT_NO_GO if failed else EXIT_OK, tune_view)
+
+
+def _tuner(tune, trials: dict[str, dict], res: Resources, root: Path, resume: bool, log: Callable[[str], None]):
+    """The Tune experiment of the sweep in ``root``: restored when ``resume`` and Tune can, else new."""
+    # Tune sees only the trial names (its tables stay readable); the configs travel with the trainable.
+    trainable = tune.with_resources(tune.with_parameters(run_trial, trials=trials), {"cpu": res.cpu, "gpu": res.gpu})
+    experiment = root / "ray" / EXPERIMENT
+    if resume and tune.Tuner.can_restore(str(experiment)):
+        log(f"resuming the Tune experiment in {experiment}")
+        return tune.Tuner.restore(str(experiment), trainable, resume_unfinished=True, restart_errored=True)
+    if experiment.exists():  # an experiment too young to restore: start it again
+        shutil.rmtree(experiment)
+    return tune.Tuner(
+        trainable,
+        param_space={"trial": tune.grid_search(list(trials))},
+        tune_config=tune.TuneConfig(
+            max_concurrent_trials=res.max_concurrent,
+            trial_name_creator=lambda trial: trial.config["trial"],
+            trial_dirname_creator=lambda trial: trial.config["trial"].replace("/", "-"),
+        ),
+        run_config=tune.RunConfig(name=EXPERIMENT, storage_path=str(root / "ray"), verbose=1,
+                                  failure_config=tune.FailureConfig(max_failures=0)),
+    )

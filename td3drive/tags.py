@@ -20,6 +20,11 @@ def grad_norm_clipped(group: str) -> str:
     return f"gradients/{group}_norm_clipped"
 
 
+def is_grad_norm(tag: str) -> bool:
+    """A pre-clip gradient-norm tag (of any group, also another tool's mapped onto ours)."""
+    return tag.startswith("gradients/") and tag.endswith("_norm")
+
+
 CRITIC_LOSS = "train/critic_loss"
 ACTOR_LOSS = "train/actor_loss"
 Q1 = "train/q1_value"
@@ -55,6 +60,11 @@ ALERTS: tuple[str, ...] = (
     ALERT_ACTOR_DIVERGENCE,
     ALERT_NON_FINITE,
 )
+
+def alert_name(tag: str) -> str:
+    """``alerts/q_value_explosion`` -> ``q_value_explosion``."""
+    return tag.split("/", 1)[1]
+
 
 def env_reward(term: str) -> str:
     """Episode sum of one reward term of a backend that reports them (``info["reward_terms"]``)."""

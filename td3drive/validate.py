@@ -21,12 +21,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from td3drive import checkpoint
+from td3drive import checkpoint, tags
 from td3drive.config import Config, save_yaml
 from td3drive.files import atomic_write, read_json, write_json
+from td3drive.verdicts import EXIT_NO_GO, EXIT_OK, GO, GO_WITH_WARNINGS, NO_GO
 
 SCHEMA = "td3drive.validate/1"
-EXIT_OK, EXIT_NO_GO = 0, 1
 
 
 class ValidationError(ValueError):
@@ -95,16 +95,29 @@ def _stage_result(index: int, steps: int, run: Path, root: Path, strict: bool, g
     """Read the stage's report.json (written by the trainer or by a re-analysis)."""
     report = read_json(run / "report.json")
     verdict = report["verdict"] if report else None
-    passed = guard_stop is None and (verdict == "GO" or (verdict == "GO WITH WARNINGS" and not strict))
-    status = "passed" if passed else ("guard stop" if guard_stop else "NO-GO")
+    passed = guard_stop is None and (verdict == GO or (verdict == GO_WITH_WARNINGS and not strict))
+    status = "passed" if passed else ("guard stop" if guard_stop else NO_GO)
     criteria = report["criteria"] if report else []
     return StageResult(
-        index, steps, str(run.relative_to(root)), status, verdict,
-        failed_criteria=[{k: c[k] for k in ("id", "criterion", "value", "threshold")} for c in criteria if c["status"] == "fail" and c.get("gate", True)],
+        index,
+        steps,
+        str(run.relative_to(root)),
+        status,
+        verdict,
+        failed_criteria=[
+            {k: c[k] for k in ("id", "criterion", "value", "threshold")}
+            for c in criteria
+            if c["status"] == "fail" and c.get("gate", True)
+        ],
         not_measured=[c["id"] for c in criteria if c["status"] == "not measured" and c.get("gate", True)],
-        findings=[{k: f[k] for k in ("id", "severity", "title")} for f in (report["findings"] if report else [])
-                  if f["severity"] in ("critical", "warning")],
-        guard_stop=guard_stop, eval_return=eval_return, wall_s=round(wall_s, 1),
+        findings=[
+            {k: f[k] for k in ("id", "severity", "title")}
+            for f in (report["findings"] if report else [])
+            if f["severity"] in ("critical", "warning")
+        ],
+        guard_stop=guard_stop,
+        eval_return=eval_return,
+        wall_s=round(wall_s, 1),
     )
 
 
@@ -116,9 +129,13 @@ def to_markdown(stages: list[int], results: list[StageResult]) -> str:
             f"in progress ({len(done)}/{len(stages)} stages passed)"
     else:
         head = f"{stopped.status} at stage {stopped.index} ({stopped.steps:,} steps)"
-    lines = [f"# Staged validation: {head}", "",
-             "| stage | steps | status | verdict | failed criteria | critical / warning findings | eval return | wall s | run |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Staged validation: {head}",
+        "",
+        "| stage | steps | status | verdict | failed criteria | critical / warning findings | eval return "
+        "| wall s | run |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         crit = sum(f["severity"] == "critical" for f in r.findings)
         warn = len(r.findings) - crit
@@ -167,55 +184,28 @@ def validate(
     log: Callable[[str], None] | None = None,
 ) -> ValidationResult:
     """Run (or continue) a staged validation in ``root``; the function the CLI and tests call."""
-    from td3drive.analysis import report
-    from td3drive.train import EXIT_OK as TRAIN_OK
-    from td3drive.train import EXIT_NO_GO as TRAIN_NO_GO
-    from td3drive.train import Trainer, console
+    from td3drive.train import console
 
-    log = log or (lambda msg: console.print(msg))
+    log = log or console.print
     root = Path(root)
     previous: dict[int, StageResult] = {}
     if resume:
-        data = load_summary(root)
-        previous = {r["steps"]: StageResult(**r) for r in data["results"]}
+        previous = {r["steps"]: StageResult(**r) for r in load_summary(root)["results"]}
     else:
         root.mkdir(parents=True, exist_ok=True)
         save_yaml(cfg, root / "config.yaml")
     results: list[StageResult] = []
     for index, steps in enumerate(stages, start=1):
-        run = root / stage_dir_name(index, steps)
         done = previous.get(steps)
         if done is not None and done.status == "passed":
             log(f"stage {index} ({steps:,} steps): passed before, skipped")
             results.append(done)
             continue
-        stage_cfg = cfg.replace(**{"training.max_timesteps": steps})
-        start = time.perf_counter()
-        latest = run / checkpoint.CHECKPOINT_DIR / checkpoint.LATEST
-        finished = latest.exists() and checkpoint.load(latest)["counters"]["step"] >= steps
-        guard_stop, eval_return = (done.guard_stop, done.eval_return) if done else (None, None)
-        if finished:
-            # Trained before (and not passed, or the summary was not written): analyze again.
-            log(f"stage {index} ({steps:,} steps): already trained, analyzing again")
-            guard_stop = None
-            report.write_report(report.analyze(run, criteria_file, stage=str(steps)), run)
-        else:
-            if not latest.exists() and index > 1:
-                seed_from_previous(root / stage_dir_name(index - 1, stages[index - 2]), run)
-            log(f"stage {index} ({steps:,} steps): training in {run}")
-            trainer = Trainer(stage_cfg, run, resume=latest.exists(), log=log, criteria_file=criteria_file,
-                              stage=str(steps), replay_at_end=index < len(stages))
-            out = trainer.train()
-            guard_stop = out.guard_stop
-            eval_return = (out.last_eval or {}).get("eval/mean_reward", eval_return)
-            if out.exit_code not in (TRAIN_OK, TRAIN_NO_GO):  # Ctrl-C / SIGTERM: resumable
-                results.append(StageResult(index, steps, str(run.relative_to(root)), "interrupted", out.verdict,
-                                           wall_s=round(time.perf_counter() - start, 1)))
-                write_summary(root, stages, results, strict)
-                return ValidationResult(root, stages, results, out.exit_code)
-        result = _stage_result(index, steps, run, root, strict, guard_stop, time.perf_counter() - start, eval_return)
+        result, signal_exit = _run_stage(cfg, stages, index, root, criteria_file, strict, done, log)
         results.append(result)
         write_summary(root, stages, results, strict)
+        if signal_exit is not None:  # Ctrl-C / SIGTERM: resumable
+            return ValidationResult(root, stages, results, signal_exit)
         log(f"stage {index} ({steps:,} steps): {result.verdict} -> {result.status}")
         if result.status != "passed":
             for c in result.failed_criteria:
@@ -226,3 +216,34 @@ def validate(
             return ValidationResult(root, stages, results, EXIT_NO_GO)
     log(f"validation: all {len(stages)} stages passed; see {root / 'validate.md'}")
     return ValidationResult(root, stages, results, EXIT_OK)
+
+
+def _run_stage(cfg: Config, stages: list[int], index: int, root: Path, criteria_file: str | Path | None,
+               strict: bool, done: StageResult | None, log: Callable[[str], None]) -> tuple[StageResult, int | None]:
+    """Train stage ``index`` (1-based) from the previous stage's final state, or analyze it again when it
+    was trained before; returns its result and, when a signal stopped it, the exit code to end with."""
+    from td3drive.analysis import report
+    from td3drive.train import Trainer
+
+    steps = stages[index - 1]
+    run = root / stage_dir_name(index, steps)
+    start = time.perf_counter()
+    latest = run / checkpoint.CHECKPOINT_DIR / checkpoint.LATEST
+    guard_stop, eval_return = (done.guard_stop, done.eval_return) if done else (None, None)
+    if latest.exists() and checkpoint.load(latest)["counters"]["step"] >= steps:
+        # Trained before (and not passed, or the summary was not written): analyze again.
+        log(f"stage {index} ({steps:,} steps): already trained, analyzing again")
+        guard_stop = None
+        report.write_report(report.analyze(run, criteria_file, stage=str(steps)), run)
+    else:
+        if not latest.exists() and index > 1:
+            seed_from_previous(root / stage_dir_name(index - 1, stages[index - 2]), run)
+        log(f"stage {index} ({steps:,} steps): training in {run}")
+        out = Trainer(cfg.replace(**{"training.max_timesteps": steps}), run, resume=latest.exists(), log=log,
+                      criteria_file=criteria_file, stage=str(steps), replay_at_end=index < len(stages)).train()
+        guard_stop = out.guard_stop
+        eval_return = (out.last_eval or {}).get(tags.EVAL_MEAN_REWARD, eval_return)
+        if out.exit_code not in (EXIT_OK, EXIT_NO_GO):
+            return StageResult(index, steps, str(run.relative_to(root)), "interrupted", out.verdict,
+                               wall_s=round(time.perf_counter() - start, 1)), out.exit_code
+    return _stage_result(index, steps, run, root, strict, guard_stop, time.perf_counter() - start, eval_return), None

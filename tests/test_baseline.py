@@ -56,8 +56,16 @@ def test_baseline_cli_bad_input_is_one_line_exit_2(tmp_path):
     import subprocess
     import sys
 
-    for args in (["--env", "carracing"], ["--env", "highway", "--scenario", "3"], ["--env", "racetrack", "--episodes", "0"]):
-        out = subprocess.run([sys.executable, "-m", "td3drive.cli", "baseline", "--run-dir", str(tmp_path / "b"), *args],
-                             capture_output=True, text=True, timeout=60)
+    for args in (
+        ["--env", "carracing"],
+        ["--env", "highway", "--scenario", "3"],
+        ["--env", "racetrack", "--episodes", "0"],
+    ):
+        out = subprocess.run(
+            [sys.executable, "-m", "td3drive.cli", "baseline", "--run-dir", str(tmp_path / "b"), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, (args, out.stderr)
         assert not (tmp_path / "b").exists()

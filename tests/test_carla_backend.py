@@ -124,9 +124,9 @@ def test_integration_episode_and_cleanup():
 def fake_env(monkeypatch, world, **sets):
     import sys
 
-    from tests import fake_carla
     from td3drive.config import build_config
     from td3drive.envs import make_env
+    from tests import fake_carla
 
     monkeypatch.setitem(sys.modules, "carla", fake_carla.module(world))
     items = ["env.name=carla", "env.scenario=0", "env.max_episode_frames=30", "env.blank_frame_steps=5"]
@@ -136,8 +136,8 @@ def fake_env(monkeypatch, world, **sets):
 def test_env_bookkeeping_against_a_fake_server(monkeypatch):
     """Sync settings applied and restored, frames read by frame id though they arrive late,
     all 1 + 3 + 20 actors destroyed on reset and close."""
-    from tests import fake_carla
     from td3drive.envs.contract import check_contract
+    from tests import fake_carla
 
     world = fake_carla.World()
     original = world.get_settings()

@@ -15,11 +15,35 @@ def run_cli(*args):
 
 def test_train_carracing_end_to_end_then_eval_and_analyze(tmp_path):
     run = tmp_path / "cr"
-    code = main(["train", "--max-timesteps", "300", "--eval-freq", "300", "--checkpoint-freq", "300",
-                 "--scenario", "0", "--run-dir", str(run),
-                 "--set", "training.learning_starts=100", "--set", "training.train_freq=50",
-                 "--set", "training.batch_size=32", "--set", "training.num_eval_episodes=1",
-                 "--set", "env.max_episode_frames=150", "--set", "logging.log_freq=50", "--set", "logging.progress=false"])
+    code = main(
+        [
+            "train",
+            "--max-timesteps",
+            "300",
+            "--eval-freq",
+            "300",
+            "--checkpoint-freq",
+            "300",
+            "--scenario",
+            "0",
+            "--run-dir",
+            str(run),
+            "--set",
+            "training.learning_starts=100",
+            "--set",
+            "training.train_freq=50",
+            "--set",
+            "training.batch_size=32",
+            "--set",
+            "training.num_eval_episodes=1",
+            "--set",
+            "env.max_episode_frames=150",
+            "--set",
+            "logging.log_freq=50",
+            "--set",
+            "logging.progress=false",
+        ]
+    )
     assert code == 0
     assert (run / "config.yaml").is_file() and (run / "checkpoints/step_300.pt").is_file()
     assert (run / "checkpoints/latest.pt").resolve().name == "step_300.pt"
@@ -76,8 +100,18 @@ def test_analyze_exit_codes_and_formats(tmp_path):
     out = run_cli("analyze", str(bad))
     assert out.returncode == 1 and "**Verdict: NO-GO**" in out.stdout
     assert run_cli("analyze", str(good)).returncode == 0
-    out = run_cli("analyze", str(good), "--format", "html", "-o", str(tmp_path / "r.html"), "--csv", str(tmp_path / "s.csv"),
-                  "--parquet", str(tmp_path / "s.parquet"))
+    out = run_cli(
+        "analyze",
+        str(good),
+        "--format",
+        "html",
+        "-o",
+        str(tmp_path / "r.html"),
+        "--csv",
+        str(tmp_path / "s.csv"),
+        "--parquet",
+        str(tmp_path / "s.parquet"),
+    )
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "r.html").read_text().startswith("<!doctype html>")
     import pandas as pd
@@ -101,7 +135,10 @@ def test_analyze_strict_and_bad_input(tmp_path):
                  ["analyze", str(warn), "-o", str(tmp_path / "no/dir/r.md")],
                  ["analyze", str(warn), "--criteria", str(crit), "--stage", "50000"]):
         out = run_cli(*args)
-        assert out.returncode == 2 and "\n" not in out.stderr.strip() and "Traceback" not in out.stderr, (args, out.stderr)
+        assert out.returncode == 2 and "\n" not in out.stderr.strip() and "Traceback" not in out.stderr, (
+            args,
+            out.stderr,
+        )
 
 
 def test_compare_shows_changes_and_findings(tmp_path):
@@ -180,7 +217,9 @@ def test_resume_refuses_keys_it_cannot_change_and_restarts_a_run_without_checkpo
             "--set", "training.batch_size=16", "--set", "agent.features_dim=32", "--set", "agent.hidden_dim=16"]
     assert main(["train", "--env", "lanekeep", "--max-timesteps", "60", "--run-dir", str(run), *base]) == 0
     before = (run / "config.yaml").stat().st_mtime_ns
-    _one_line_exit_2(run_cli("train", "--resume", str(run), "--set", "agent.hidden_dim=32"), "agent.hidden_dim: 16 -> 32")
+    _one_line_exit_2(
+        run_cli("train", "--resume", str(run), "--set", "agent.hidden_dim=32"), "agent.hidden_dim: 16 -> 32"
+    )
     _one_line_exit_2(run_cli("train", "--resume", str(run), "--set", "env.name=carracing"), "env.name")
     assert (run / "config.yaml").stat().st_mtime_ns == before  # refused: nothing rewritten
     # Killed after config.yaml, before the first checkpoint: --resume starts it over with its config.
@@ -194,7 +233,7 @@ def test_resume_refuses_keys_it_cannot_change_and_restarts_a_run_without_checkpo
 
 
 def test_video_frame_puts_the_simulator_view_beside_the_agent_input():
-    from td3drive.cli import video_frame
+    from td3drive.video import video_frame
 
     agent_input = np.arange(84 * 84, dtype=np.uint32).reshape(84, 84).astype(np.uint8)
     rgb = np.zeros((96, 96, 3), np.uint8)

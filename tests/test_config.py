@@ -80,7 +80,13 @@ def test_round_trip_and_frozen():
 def test_int_accepted_for_float_and_reference_covers_every_key():
     assert build_config(sets=["agent.max_grad_norm=5"]).agent.max_grad_norm == 5.0
     keys = [r[0] for r in reference()]
-    for k in ["agent.encoder", "agent.max_grad_norm", "training.learning_starts", "training.num_eval_episodes", "logging.log_freq"]:
+    for k in [
+        "agent.encoder",
+        "agent.max_grad_norm",
+        "training.learning_starts",
+        "training.num_eval_episodes",
+        "logging.log_freq",
+    ]:
         assert k in keys
 
 

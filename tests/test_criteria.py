@@ -5,7 +5,10 @@ from td3drive.analysis.criteria import DEFAULTS, CriteriaError, load_criteria_fi
 
 def test_precedence_defaults_run_config_file_env_stage(tmp_path):
     f = tmp_path / "c.yaml"
-    f.write_text("defaults: {q_abs_max: 5000}\nenvs:\n  carracing: {q_abs_max: 3000}\nstages:\n  '5000': {grad_norm_warning: 10000}\n")
+    f.write_text(
+        "defaults: {q_abs_max: 5000}\nenvs:\n  carracing: {q_abs_max: 3000}\n"
+        "stages:\n  '5000': {grad_norm_warning: 10000}\n"
+    )
     run_cfg = {"guard": {"grad_norm_critical": 70000}, "training": {"learning_starts": 500}}
     th = resolve(f, env="carracing", stage="5000", run_config=run_cfg)
     assert th["q_abs_max"] == 3000 and th["grad_norm_warning"] == 10000

@@ -103,7 +103,10 @@ def test_flipped_byte_mid_file_is_reported_and_later_records_read(tmp_path, pure
     assert r["a"].steps.tolist() == [0, 1, 2, 3, 5, 6, 7, 8, 9]
     start4 = sum(len(r) for r in recs[:4])
     assert len(r.warnings) == 1
-    assert f"corrupt record payload at byte {start4}" in r.warnings[0] and f"resumed at byte {start4 + len(recs[4])}" in r.warnings[0]
+    assert (
+        f"corrupt record payload at byte {start4}" in r.warnings[0]
+        and f"resumed at byte {start4 + len(recs[4])}" in r.warnings[0]
+    )
 
 
 @both_paths

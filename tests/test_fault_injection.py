@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-_spec = importlib.util.spec_from_file_location("fault_injection", Path(__file__).parent.parent / "bench/fault_injection.py")
+_spec = importlib.util.spec_from_file_location(
+    "fault_injection", Path(__file__).parent.parent / "bench/fault_injection.py"
+)
 fault_injection = sys.modules["fault_injection"] = importlib.util.module_from_spec(_spec)  # dataclasses look it up
 _spec.loader.exec_module(fault_injection)
 

@@ -19,3 +19,17 @@ def test_read_json_gives_the_object_or_none(tmp_path):
     (tmp_path / "cut.json").write_text('{"verdict": "G')
     for name in ("missing.json", "list.json", "cut.json"):
         assert read_json(tmp_path / name) is None
+
+
+def test_atomic_file_keeps_the_old_file_when_the_writer_fails(tmp_path):
+    import pytest
+
+    from td3drive.files import atomic_file
+
+    path = tmp_path / "report.json"
+    path.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_file(path) as f:
+            f.write(b"half of the new")
+            raise RuntimeError("killed mid-write")
+    assert path.read_text() == "old" and not (tmp_path / "report.json.tmp").exists()

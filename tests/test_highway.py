@@ -35,7 +35,9 @@ def test_pure_geometry_and_reward_by_hand():
     ego = to_ego_frame(np.array([[0.0, 5.0], [3.0, 0.0]]), np.zeros(2), math.pi / 2)
     np.testing.assert_allclose(ego, [[5.0, 0.0], [0.0, 3.0]], atol=1e-12)
     t = driving_reward(v_along=10.0, speed=15.0, offset_hw=-0.5, crashed=False, offroad=False, w=W)
-    assert t == pytest.approx({"progress": 0.5, "centering": -0.15, "speed": 0.3 * 0.75, "collision": 0.0, "offroad": 0.0})
+    assert t == pytest.approx(
+        {"progress": 0.5, "centering": -0.15, "speed": 0.3 * 0.75, "collision": 0.0, "offroad": 0.0}
+    )
     # Driving backwards earns negative progress; a crash costs the penalty.
     t = driving_reward(v_along=-5.0, speed=5.0, offset_hw=3.0, crashed=True, offroad=True, w=W)
     assert t["progress"] == -0.25 and t["centering"] == -0.3 and t["collision"] == -10 and t["offroad"] == -10

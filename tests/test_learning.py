@@ -30,7 +30,9 @@ def noisy(trend, n=30, sd=5.0, seed=0):
 MANY = UpdateBudget(1.0, 50_000, "test")
 
 
-@pytest.mark.parametrize("trend,status", [((-1200, -600), IMPROVING), ((-1070, -1480), DECLINING), ((-900, -900), FLAT)])
+@pytest.mark.parametrize(
+    "trend,status", [((-1200, -600), IMPROVING), ((-1070, -1480), DECLINING), ((-900, -900), FLAT)]
+)
 def test_progress_of_the_episode_return(trend, status):
     p = learning_progress({tags.EPISODE_REWARD: S(noisy(trend, sd=40))}, TH, MANY)
     assert p.status == status and p.source == tags.EPISODE_REWARD and p.points == 30

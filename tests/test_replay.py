@@ -101,7 +101,9 @@ def test_storage_is_uint8_and_under_8kb_per_transition():
 
 
 def test_refuses_a_buffer_that_does_not_fit():
-    with pytest.raises(ReplayMemoryError, match=r"1,000,000 transitions needs 6\.97 GiB but only 1\.00 GiB.*at most about 129,061"):
+    with pytest.raises(
+        ReplayMemoryError, match=r"1,000,000 transitions needs 6\.97 GiB but only 1\.00 GiB.*at most about 129,061"
+    ):
         ReplayBuffer(1_000_000, 14, memory_limit_bytes=2**30)
 
 
@@ -170,7 +172,9 @@ def episodes_by_hand(buffer, episodes):
         obs = lambda t: {"image": np.full((4, 84, 84), 10 * e + t, np.uint8), "vector": np.array([e, t, 0], np.float32)}
         for t, r in enumerate(rewards):
             last = t == len(rewards) - 1
-            buffer.add(obs(t), np.array([e, t], np.float32), r, obs(t + 1), last and end == "term", last and end == "trunc")
+            buffer.add(
+                obs(t), np.array([e, t], np.float32), r, obs(t + 1), last and end == "term", last and end == "trunc"
+            )
 
 
 def n_step_table(buffer):

@@ -96,9 +96,12 @@ def test_analysis_never_imports_torch_or_the_trainer():
     import subprocess
     import sys
 
-    code = ("import sys; import td3drive.analysis.report, td3drive.analysis.compare, td3drive.analysis.cli; "
-            "bad = [m for m in sys.modules if m == 'torch' or m.startswith('td3drive.train') or m.startswith('td3drive.agent')]; "
-            "assert not bad, bad")
+    code = (
+        "import sys; import td3drive.analysis.report, td3drive.analysis.compare, td3drive.analysis.cli; "
+        "bad = [m for m in sys.modules if m == 'torch' or m.startswith('td3drive.train') "
+        "or m.startswith('td3drive.agent')]; "
+        "assert not bad, bad"
+    )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
@@ -119,7 +122,9 @@ def test_a_stage_gates_on_every_criterion(tmp_path):
     assert r.verdict == "NO-GO" and [c.id for c in r.criteria if c.status == "fail"] == ["episode_length_range"]
     assert {f.severity for f in r.findings} == {"info"}
     # Episode lengths are in agent steps: at action repeat 4 the 1,000-frame limit is 250 steps.
-    repeat4 = healthy(tmp_path / "r4", config=cfg.replace("max_episode_frames: 1000", "max_episode_frames: 1000, action_repeat: 4"))
+    repeat4 = healthy(
+        tmp_path / "r4", config=cfg.replace("max_episode_frames: 1000", "max_episode_frames: 1000, action_repeat: 4")
+    )
     assert analyze(repeat4, stage="5000").thresholds["episode_length_min"] == 25
     # Q below 1000 is a stage gate: the same Q (~50) fails a stage that allows 40.
     crit.write_text("stages:\n  '5000': {q_abs_max: 40}\n")
@@ -148,7 +153,9 @@ def test_html_report_renders_its_panels_in_a_headless_browser(tmp_path):
 
     import imageio.v2 as imageio
 
-    browser = next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
+    browser = next(
+        (shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None
+    )
     if browser is None:
         pytest.skip("no Chromium or Chrome installed (apt install chromium) to screenshot the HTML report")
     page, shot = tmp_path / "r.html", tmp_path / "r.png"

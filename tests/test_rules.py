@@ -150,7 +150,11 @@ def test_early_termination_collapse():
 def test_missing_metrics_are_not_measured_not_passed():
     s = {tags.EPISODE_REWARD: S(np.linspace(0, 1, 10))}
     findings, criteria = evaluate_rules(s, TH)
-    assert {f.evidence["missing"][0] for f in findings if f.id == "not_measured"} >= {tags.CRITIC_LOSS, tags.Q1, "gradients/"}
+    assert {f.evidence["missing"][0] for f in findings if f.id == "not_measured"} >= {
+        tags.CRITIC_LOSS,
+        tags.Q1,
+        "gradients/",
+    }
     status = {c.id: c.status for c in criteria}
     assert status["grad_norm"] == status["q_value"] == status["actor_loss"] == "not measured"
     assert verdict(findings) == "GO WITH WARNINGS"
@@ -179,7 +183,9 @@ def test_q_stable_compares_the_last_fifth_with_the_middle_fifth():
     s = base(n=50)  # Q rises linearly 1 -> 20: last fifth ~18.1, middle fifth ~10.5
     _, crit = evaluate_rules(s, TH)
     q = next(c for c in crit if c.id == "q_stable")
-    assert q.status == "pass" and q.value == pytest.approx(np.linspace(1, 20, 50)[-10:].mean() / np.linspace(1, 20, 50)[20:30].mean())
+    assert q.status == "pass" and q.value == pytest.approx(
+        np.linspace(1, 20, 50)[-10:].mean() / np.linspace(1, 20, 50)[20:30].mean()
+    )
     s[tags.Q1] = S(1.1 ** np.arange(50))  # x1.1 per point: last fifth / middle fifth = 1.1^20 ~ 6.7
     found, _ = ids(s)
     assert ("q_value_growing", WARNING) in found

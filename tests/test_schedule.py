@@ -37,3 +37,12 @@ def test_exploration_actions_random_before_learning_starts_then_noisy_policy():
     assert calls and late.max() == 1.0  # clipped to the action bounds
     # mean of clip(0.9 + N(0, 0.5), -1, 1): E = 0.9 - E[max(0.9 + e - 1, 0)] ~ 0.742
     assert late.mean() == pytest.approx(0.742, abs=0.02)
+
+
+def test_every_fires_on_each_multiple_crossed_and_never_at_zero():
+    from td3drive.schedule import Every
+
+    every = Every(100)
+    assert [every(s - 1, s) for s in (99, 100, 101, 200)] == [False, True, False, True]
+    assert every(96, 104) and not every(100, 199)  # a vectorised step of 8 crosses 100
+    assert not Every(0)(0, 10_000)

@@ -55,7 +55,9 @@ def test_probability_of_improvement_by_hand():
     assert stats.probability_of_improvement(x, y) == pytest.approx(6 / 9)
     assert stats.probability_of_improvement(y, x) == pytest.approx(3 / 9)
     # Averaged over tasks: task 1 as above (6/9), task 2 x always wins (1).
-    assert stats.probability_of_improvement([[1, 5], [2, 5], [3, 5]], [[2, 0], [2, 0], [0, 0]]) == pytest.approx((6 / 9 + 1) / 2)
+    assert stats.probability_of_improvement([[1, 5], [2, 5], [3, 5]], [[2, 0], [2, 0], [0, 0]]) == pytest.approx(
+        (6 / 9 + 1) / 2
+    )
     assert stats.probability_of_improvement_ci([5, 6, 7], [1, 2, 3], reps=500) == (1.0, 1.0)
     lo, hi = stats.probability_of_improvement_ci([1, 2, 3, 4], [1, 2, 3, 4], reps=4000)
     assert lo < 0.5 < hi

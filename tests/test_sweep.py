@@ -91,14 +91,22 @@ def test_2x2_sweep_on_local_ray_guard_stop_crash_and_resume(tmp_path, tiny_sets)
     corrupt.write_bytes(b"not a checkpoint")
     lines = []
     result = run_sweep(base, spec, root, num_cpus=2, log=lines.append)
-    assert result.statuses == {"on_q_value_explosion=warn/seed0": "finished", "on_q_value_explosion=warn/seed1": "crashed",
-                               "on_q_value_explosion=stop/seed0": "guard stop", "on_q_value_explosion=stop/seed1": "guard stop"}
+    assert result.statuses == {
+        "on_q_value_explosion=warn/seed0": "finished",
+        "on_q_value_explosion=warn/seed1": "crashed",
+        "on_q_value_explosion=stop/seed0": "guard stop",
+        "on_q_value_explosion=stop/seed1": "guard stop",
+    }
     assert result.exit_code == 1 and "trial on_q_value_explosion=warn/seed1: crashed" in lines
     # What Tune saw: the guard stops are results (no error), reported with their verdict; the crash is an error.
     tune = result.tune
     assert not tune["on_q_value_explosion=stop/seed0"]["error"] and tune["on_q_value_explosion=warn/seed1"]["error"]
     stopped = tune["on_q_value_explosion=stop/seed0"]["metrics"]
-    assert stopped["status"] == "guard stop" and stopped["verdict"] == "NO-GO" and "q_value_explosion" in stopped["guard_stop"]
+    assert (
+        stopped["status"] == "guard stop"
+        and stopped["verdict"] == "NO-GO"
+        and "q_value_explosion" in stopped["guard_stop"]
+    )
     finished = tune["on_q_value_explosion=warn/seed0"]["metrics"]
     assert finished["status"] == "finished" and finished["env_steps"] == 200
     info = json.loads((root / "trials/on_q_value_explosion=warn/seed1/trial.json").read_text())
@@ -120,7 +128,9 @@ def test_2x2_sweep_on_local_ray_guard_stop_crash_and_resume(tmp_path, tiny_sets)
     report = json.loads((root / "sweep_report.json").read_text())
     assert [s["used"] for s in report["settings"]] == [2, 0]  # the guard stopped before any evaluation
     # The final value read back from the event file (float32) is the one the trial reported to Tune.
-    assert report["trials"][1]["final"] == pytest.approx(result.tune["on_q_value_explosion=warn/seed1"]["metrics"]["eval_return"])
+    assert report["trials"][1]["final"] == pytest.approx(
+        result.tune["on_q_value_explosion=warn/seed1"]["metrics"]["eval_return"]
+    )
 
 
 def test_ray_is_imported_only_when_a_sweep_runs():

@@ -27,8 +27,15 @@ def make_sweep(root):
     def trial(name, evals, status, verdict):
         run = write_run(root / "trials" / name, {EVAL: (np.array([100, 200][: len(evals)]), np.array(evals))})
         if status:
-            (run / "trial.json").write_text(json.dumps({"status": status, "steps": 100 * len(evals),
-                                                        "error": "RuntimeError: boom" if status == "crashed" else None}))
+            (run / "trial.json").write_text(
+                json.dumps(
+                    {
+                        "status": status,
+                        "steps": 100 * len(evals),
+                        "error": "RuntimeError: boom" if status == "crashed" else None,
+                    }
+                )
+            )
         if verdict:
             (run / "report.json").write_text(json.dumps({"verdict": verdict}))
 
@@ -95,8 +102,11 @@ def test_bad_input(tmp_path):
 
 def test_cli_prints_the_report(tmp_path):
     root = make_sweep(tmp_path / "sweep")
-    out = subprocess.run([sys.executable, "-m", "td3drive.cli", "sweep-report", str(root), "--reps", "500", "--no-plot"],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "td3drive.cli", "sweep-report", str(root), "--reps", "500", "--no-plot"],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("# Sweep report") and not (root / "sweep_curves.png").exists()
     assert sweep_report.SWEEP_FILE == "sweep.json"

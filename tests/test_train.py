@@ -32,7 +32,9 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, tiny_sets):
     obs = full.obs
     np.testing.assert_array_equal(full.obs["image"], resumed.obs["image"])
     np.testing.assert_array_equal(full._behaviour_actions((2,)), resumed._behaviour_actions((2,)))
-    np.testing.assert_array_equal(full.agent.act(obs["image"], obs["vector"]), resumed.agent.act(obs["image"], obs["vector"]))
+    np.testing.assert_array_equal(
+        full.agent.act(obs["image"], obs["vector"]), resumed.agent.act(obs["image"], obs["vector"])
+    )
 
 
 def test_resume_without_saved_replay_says_so_and_continues(tmp_path, tiny_sets):
@@ -107,9 +109,28 @@ def test_sigterm_checkpoints_and_exits_143(tmp_path):
     import time
 
     run = tmp_path / "sig"
-    proc = subprocess.Popen([sys.executable, "-m", "td3drive.cli", "train", "--env", "lanekeep", "--run-dir", str(run),
-                             "--max-timesteps", "1000000", "--set", "logging.progress=false", "--set", "training.eval_freq=0",
-                             "--set", "training.learning_starts=100000"], stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "td3drive.cli",
+            "train",
+            "--env",
+            "lanekeep",
+            "--run-dir",
+            str(run),
+            "--max-timesteps",
+            "1000000",
+            "--set",
+            "logging.progress=false",
+            "--set",
+            "training.eval_freq=0",
+            "--set",
+            "training.learning_starts=100000",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 60
     while not list(run.glob("events.out.tfevents.*")) and time.time() < deadline:
         time.sleep(0.2)
@@ -175,7 +196,9 @@ def test_guard_stops_a_blowing_up_run_and_keeps_the_last_good_state(tmp_path, ti
 
 def test_guard_stop_without_an_earlier_checkpoint_says_so(tmp_path, tiny_sets):
     lines = []
-    t = Trainer(cfg_with(tiny_sets, "training.max_timesteps=400", "agent.critic_lr=1000"), tmp_path / "r", log=lines.append)
+    t = Trainer(
+        cfg_with(tiny_sets, "training.max_timesteps=400", "agent.critic_lr=1000"), tmp_path / "r", log=lines.append
+    )
     assert t.train().exit_code == 1
     assert any("no good checkpoint before the first alert (step 68)" in line for line in lines)
     assert not (tmp_path / "r/checkpoints/last_good.pt").exists()

@@ -69,7 +69,10 @@ def test_bad_validate_input_is_one_line_exit_2_and_writes_nothing(tmp_path):
                  ["--stages", "5000,50000", "--criteria", str(crit)],  # the file has no stage 50000
                  ["--stages", "100", "--set", "guard.on_non_finite=ignore"]):
         out = run_cli("validate", "--env", "lanekeep", "--run-dir", str(out_dir), *args)
-        assert out.returncode == 2 and "\n" not in out.stderr.strip() and "Traceback" not in out.stderr, (args, out.stderr)
+        assert out.returncode == 2 and "\n" not in out.stderr.strip() and "Traceback" not in out.stderr, (
+            args,
+            out.stderr,
+        )
         assert not out_dir.exists(), args
     out = run_cli("validate", "--resume", str(tmp_path))
     assert out.returncode == 2 and "validate.json" in out.stderr
@@ -82,5 +85,7 @@ def test_a_guard_stop_ends_the_validation_at_that_stage(tmp_path, tiny_sets):
     assert result.exit_code == 1 and [r.status for r in result.results] == ["guard stop"]
     assert "non_finite" in result.results[0].guard_stop
     md = (tmp_path / "v/validate.md").read_text()
-    assert md.startswith("# Staged validation: guard stop at stage 1 (150 steps)") and "Guard: guard stopped the run" in md
+    assert (
+        md.startswith("# Staged validation: guard stop at stage 1 (150 steps)") and "Guard: guard stopped the run" in md
+    )
     assert not (tmp_path / "v/stage-2-300").exists()

@@ -207,7 +207,8 @@ class ReplayBuffer:
         return out[:batch_size]
 
     def sample(self, batch_size: int, device: torch.device | str = "cpu") -> Batch:
-        """Sample ``batch_size`` transitions uniformly (n-step targets when ``n_step`` > 1), as tensors on ``device``."""
+        """Sample ``batch_size`` transitions uniformly (n-step targets when ``n_step`` > 1), as tensors on
+        ``device``."""
         idx = self.sample_indices(batch_size)
         reward, discount, boot = self.n_step_targets(idx)
         # One gather per stack straight into a contiguous [B, 4, H, W] array (no second copy).
@@ -267,6 +268,8 @@ class VectorReplay:
         per_env = -(-capacity // num_envs)
         self.buffers = [ReplayBuffer(per_env, vector_dim, seed=seed * 1000 + i, memory_limit_bytes=limit // num_envs,
                                      n_step=n_step, gamma=gamma) for i in range(num_envs)]
+        # Its own seed stream (11) for choosing streams: apart from the per-env buffers' (seeded seed * 1000 + i)
+        # and the trainer's exploration noise (stream 7), so that adding an env changes no other draw.
         self.rng = np.random.default_rng(np.random.SeedSequence([seed, 11]))
 
     def __len__(self) -> int:

@@ -73,11 +73,15 @@ class TD3:
             features = encoder(image, vector)
         return features.float()
 
-    def _actor_features(self, image: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
+    def _actor_features(self, image: torch.Tensor, vector: torch.Tensor,
+                                   critic_features: torch.Tensor | None = None) -> torch.Tensor:
+        """The features the actor reads: its own CNN's (``separate``), else the critic's, detached (DrQ-v2,
+        SAC-AE, CURL): the one place the encoder mode is decided. ``critic_features`` saves a second pass."""
         if self.separate:
             return self._encode(self.actor.encoder, image, vector)
-        # `critic` mode: the actor sees the critic's features, detached (DrQ-v2, SAC-AE, CURL).
-        return self._encode(self.critic.encoder, image, vector).detach()
+        if critic_features is None:
+            critic_features = self._encode(self.critic.encoder, image, vector)
+        return critic_features.detach()
 
     @torch.inference_mode()
     def act(self, image: np.ndarray, vector: np.ndarray) -> np.ndarray:
@@ -119,22 +123,36 @@ class TD3:
             self.skipped_updates += 1
 
     def update(self, batch: Batch) -> dict[str, float]:
-        """One TD3 iteration on ``batch``; returns telemetry (actor tags only on actor updates)."""
-        cfg = self.cfg
+        """One TD3 iteration on ``batch``: a critic step, and every ``policy_freq``-th call an actor step
+        and a target update. Returns telemetry (actor tags only on actor updates)."""
         self.total_it += 1
-        b = batch
         out: dict[str, torch.Tensor] = {}
         # DrQ: image and next_image get independent shifts (as DrQ-v2's update does), so the target is
         # itself a sample over shifts rather than tied to the exact crop the critic sees.
-        image = random_shift(b.image, cfg.augment_pad)
-        next_image = random_shift(b.next_image, cfg.augment_pad)
+        image = random_shift(batch.image, self.cfg.augment_pad)
+        next_image = random_shift(batch.next_image, self.cfg.augment_pad)
+        features = self.update_critic(batch, image, next_image, out)
+        if self.total_it % self.cfg.policy_freq == 0:
+            self.update_actor(batch, image, features, out)
+            self.soft_update()
+        out[tags.SKIPPED_UPDATES] = torch.tensor(float(self.skipped_updates), device=self.device)
+        # One device-to-host transfer per update for all telemetry (each .item() would synchronise).
+        keys = list(out)
+        return dict(zip(keys, torch.stack([out[k].float() for k in keys]).tolist()))
 
+    def update_critic(self, b: Batch, image: torch.Tensor, next_image: torch.Tensor,
+                      out: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Clipped double-Q regression of both critics (and the CNN) on the smoothed target; returns the
+        critic's features of ``image`` ``[B, out_dim]`` for the actor step."""
+        cfg = self.cfg
         with torch.no_grad():
             next_features = self._encode(self.critic_target.encoder, next_image, b.next_vector)
             next_actor_features = (
                 self._encode(self.actor_target.encoder, next_image, b.next_vector) if self.separate else next_features
             )
-            next_action = smoothed_target_action(self.actor_target(next_actor_features), cfg.policy_noise, cfg.noise_clip)
+            next_action = smoothed_target_action(
+                self.actor_target(next_actor_features), cfg.policy_noise, cfg.noise_clip
+            )
             target_q1, target_q2 = self.critic_target(next_features, next_action)
             target_q = clipped_double_q_target(b.reward, b.discount, target_q1, target_q2)
 
@@ -147,25 +165,32 @@ class TD3:
         out[tags.Q2] = q2.detach().mean()
         out[tags.TARGET_Q] = target_q.mean()
         out[tags.TD_ERROR] = (q1.detach() - target_q).abs().mean()
+        return features
 
-        if self.total_it % cfg.policy_freq == 0:
-            actor_features = self._encode(self.actor.encoder, image, b.vector) if self.separate else features.detach()
-            q_pi = self.critic.q1_only(features.detach(), self.actor(actor_features)).mean()
-            actor_loss = -q_pi
-            self._optimize(self.actor_optimizer, actor_loss, self.actor_groups, out)
-            out[tags.ACTOR_LOSS] = actor_loss.detach()
-            out[tags.Q_PI] = q_pi.detach()
-            self.soft_update()
-
-        out[tags.SKIPPED_UPDATES] = torch.tensor(float(self.skipped_updates), device=self.device)
-        keys = list(out)
-        return dict(zip(keys, torch.stack([out[k].float() for k in keys]).tolist()))
+    def update_actor(self, b: Batch, image: torch.Tensor, critic_features: torch.Tensor,
+                     out: dict[str, torch.Tensor]) -> None:
+        """Deterministic policy gradient: maximise Q1(s, pi(s)). The critic's features are detached, so the
+        actor loss moves the actor only (in ``critic`` mode the CNN is trained by the critic alone)."""
+        actor_features = self._actor_features(image, b.vector, critic_features)
+        q_pi = self.critic.q1_only(critic_features.detach(), self.actor(actor_features)).mean()
+        actor_loss = -q_pi
+        self._optimize(self.actor_optimizer, actor_loss, self.actor_groups, out)
+        out[tags.ACTOR_LOSS] = actor_loss.detach()
+        out[tags.Q_PI] = q_pi.detach()
 
     @torch.no_grad()
     def soft_update(self) -> None:
         """Polyak: ``target <- tau * online + (1 - tau) * target`` for actor and critic (encoders included)."""
         for online, target in ((self.actor, self.actor_target), (self.critic, self.critic_target)):
+            # lerp(target, online, tau) = target + tau * (online - target): the Polyak average, as one fused
+            # multi-tensor kernel for all parameters instead of a Python loop of small ops per tensor.
             torch._foreach_lerp_(list(target.parameters()), list(online.parameters()), self.cfg.tau)
+
+    def policy_state(self) -> dict:
+        """What acting needs (actor, and the critic whose encoder it may read), on the CPU: an evaluation
+        snapshot."""
+        return {name: {k: v.detach().cpu() for k, v in getattr(self, name).state_dict().items()}
+                for name in ("actor", "critic")}
 
     def state_dict(self) -> dict:
         return {

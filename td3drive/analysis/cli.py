@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-EXIT_GO, EXIT_NO_GO, EXIT_BAD_INPUT = 0, 1, 2
+from td3drive import tags
+from td3drive.verdicts import EXIT_BAD_INPUT, EXIT_OK, verdict_exit
 
 
 def add_commands(sub) -> None:
@@ -32,7 +33,9 @@ def add_commands(sub) -> None:
     p = sub.add_parser("sweep-report", help="a sweep's statistics across seeds: IQM with 95%% CIs, GO fraction, "
                                             "probability of improvement, curves")
     p.add_argument("sweep_dir", metavar="DIR", help="a sweep directory (td3drive sweep --run-dir)")
-    p.add_argument("--metric", default="eval/mean_reward", help="the tag to compare (default eval/mean_reward)")
+    p.add_argument(
+        "--metric", default=tags.EVAL_MEAN_REWARD, help=f"the tag to compare (default {tags.EVAL_MEAN_REWARD})"
+    )
     p.add_argument("--reps", type=int, default=10_000, help="bootstrap replicates (default 10000)")
     p.add_argument("--no-plot", action="store_true", help="skip sweep_curves.png")
 
@@ -106,9 +109,7 @@ def _analyze(args: argparse.Namespace) -> int:
     if args.parquet:
         data.to_frame().to_parquet(args.parquet, index=False)
     print(f"verdict: {r.verdict}", file=sys.stderr)
-    if r.verdict == "NO-GO" or (args.strict and r.verdict != "GO"):
-        return EXIT_NO_GO
-    return EXIT_GO
+    return verdict_exit(r.verdict, strict=args.strict)
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -117,7 +118,7 @@ def _compare(args: argparse.Namespace) -> int:
     c = compare.compare(args.run_a, args.run_b, args.criteria)
     fmt = _format(args, ("md", "json"))
     _emit(compare.to_json(c) if fmt == "json" else compare.to_markdown(c), args.output)
-    return EXIT_GO
+    return EXIT_OK
 
 
 def _sweep_report(args: argparse.Namespace) -> int:
@@ -128,4 +129,4 @@ def _sweep_report(args: argparse.Namespace) -> int:
         print(f"warning: {w}", file=sys.stderr)
     sys.stdout.write(r.markdown)
     print(f"wrote {Path(args.sweep_dir) / 'sweep_report.md'} and .json", file=sys.stderr)
-    return EXIT_GO
+    return EXIT_OK

@@ -41,7 +41,14 @@ def to_markdown(c: dict[str, Any]) -> str:
              "| tag | A final | B final | change | ratio B/A | A mean | B mean | A max | B max |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in c["metrics"]:
-        lines.append("| " + " | ".join([r["tag"]] + [_fmt(r[k]) for k in ("a_final", "b_final", "change", "ratio", "a_mean", "b_mean", "a_max", "b_max")]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [r["tag"]]
+                + [_fmt(r[k]) for k in ("a_final", "b_final", "change", "ratio", "a_mean", "b_mean", "a_max", "b_max")]
+            )
+            + " |"
+        )
     for title, key in (("Findings new in B", "findings_new"), ("Findings resolved in B", "findings_resolved"),
                        ("Findings in both", "findings_persisting")):
         lines += ["", f"## {title}", ""]

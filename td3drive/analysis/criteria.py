@@ -17,44 +17,69 @@ Unknown keys and non-numeric values are rejected with the key and what is allowe
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 
-DEFAULTS: dict[str, float] = {
-    # gradient norms (pre-clip), as in the reference system
-    "grad_norm_warning": 50_000.0,
-    "grad_norm_critical": 100_000.0,
-    "grad_jump_factor": 100.0,  # a norm this many times the median of all earlier ones is a jump ...
-    "grad_jump_min": 1.0,  # ... when it reaches at least this
-    "clip_saturation_fraction": 0.8,  # pre-clip norm above max_grad_norm in more updates than this
+from td3drive.config import GuardConfig
+
+_GUARD = GuardConfig()  # the live guard's defaults are the report's: one place for each threshold
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Every threshold the rules read (CleanRL's ``Args``): a mistyped name fails at once."""
+
+    # gradient norms (pre-clip), as in the reference system and the live guard
+    grad_norm_warning: float = _GUARD.grad_norm_warning
+    grad_norm_critical: float = _GUARD.grad_norm_critical
+    grad_jump_factor: float = 100.0  # a norm this many times the median of all earlier ones is a jump ...
+    grad_jump_min: float = 1.0  # ... when it reaches at least this
+    clip_saturation_fraction: float = 0.8  # pre-clip norm above max_grad_norm in more updates than this
     # actor loss and critic exploitation
-    "actor_loss_growth": 10.0,  # |actor loss| beyond this factor of its early level ...
-    "actor_loss_floor": 1.0,  # ... where the early level is at least this (initial Q is ~0)
-    "exponential_fit_r2": 0.7,  # ... and log|loss| fits a rising line at least this well
-    "exploitation_factor": 10.0,  # |actor loss| or |q_pi| beyond this factor of max |Q1|,|Q2|
-    "exploitation_min": 100.0,  # and at least this large in absolute terms
+    actor_loss_growth: float = _GUARD.actor_loss_growth  # |actor loss| beyond this factor of its early level ...
+    actor_loss_floor: float = _GUARD.actor_loss_floor  # ... where the early level is at least this (initial Q ~0)
+    exponential_fit_r2: float = 0.7  # ... and log|loss| fits a rising line at least this well
+    exploitation_factor: float = 10.0  # |actor loss| or |q_pi| beyond this factor of max |Q1|,|Q2|
+    exploitation_min: float = 100.0  # and at least this large in absolute terms
     # Q values
-    "q_abs_max": 10_000.0,
-    "q_return_factor": 10.0,  # max |Q| beyond this factor of the largest |episode return|
-    "twin_disagreement": 0.5,  # final mean |Q1 - Q2| relative to mean |Q| (floored at 1)
+    q_abs_max: float = _GUARD.q_abs_max
+    q_return_factor: float = 10.0  # max |Q| beyond this factor of the largest |episode return|
+    twin_disagreement: float = 0.5  # final mean |Q1 - Q2| relative to mean |Q| (floored at 1)
     # losses and episodes
-    "loss_growth": 10.0,  # critic loss / TD error, last fifth vs first fifth
-    "early_termination_ratio": 0.5,  # recent episodes shorter than this fraction of the exploration phase's
-    "learning_starts": 1000.0,  # env steps of the exploration phase (read from config.yaml when present)
-    "q_late_growth": 3.0,  # mean |Q| of the last fifth beyond this factor of the middle fifth's: not stable
-    "episode_length_min": 0.0,  # mean length of the last fifth of episodes at least this (0: no bound)
-    "episode_length_max": float("inf"),  # ... and at most this (inf: no bound)
-    "min_points": 5.0,  # fewer logged points than this: a series is too short to judge
-    "actor_loss_continued_growth": 1.5,  # ... and its last fifth this factor above the fifth before: an exponential
-    # keeps multiplying fifth after fifth; a rise to a plateau (or a linear one, Q moving to its scale) does not
+    loss_growth: float = 10.0  # critic loss / TD error, last fifth vs first fifth
+    early_termination_ratio: float = 0.5  # recent episodes shorter than this fraction of the exploration phase's
+    learning_starts: float = 1000.0  # env steps of the exploration phase (read from config.yaml when present)
+    q_late_growth: float = 3.0  # mean |Q| of the last fifth beyond this factor of the middle fifth's: not stable
+    episode_length_min: float = 0.0  # mean length of the last fifth of episodes at least this (0: no bound)
+    episode_length_max: float = float("inf")  # ... and at most this (inf: no bound)
+    min_points: float = 5.0  # fewer logged points than this: a series is too short to judge
+    # ... and its last fifth this factor above the fifth before: an exponential keeps multiplying fifth after
+    # fifth; a rise to a plateau (or a linear one, Q moving to its scale) does not
+    actor_loss_continued_growth: float = 1.5
     # learning progress and update budget (td3drive/analysis/learning.py)
-    "learning_min_points": 6.0,  # return points needed to judge progress
-    "learning_min_change": 0.1,  # |late - early| as a fraction of the curve's range, beyond noise
-    "learning_flat_updates": 10_000.0,  # a flat curve after fewer updates is "too early to tell"
-    "min_updates_per_step": 0.1,  # gradient updates per env step below this: a warning
-}
+    learning_min_points: float = 6.0  # return points needed to judge progress
+    learning_min_change: float = 0.1  # |late - early| as a fraction of the curve's range, beyond noise
+    learning_flat_updates: float = 10_000.0  # a flat curve after fewer updates is "too early to tell"
+    min_updates_per_step: float = 0.1  # gradient updates per env step below this: a warning
+
+    @classmethod
+    def of(cls, values: "Thresholds | Mapping[str, float]") -> "Thresholds":
+        """From a resolved mapping (:func:`resolve`); an unknown name raises CriteriaError."""
+        if isinstance(values, Thresholds):
+            return values
+        unknown = sorted(set(values) - set(DEFAULTS))
+        if unknown:
+            raise CriteriaError(f"unknown threshold(s) {', '.join(unknown)}; allowed: {', '.join(sorted(DEFAULTS))}")
+        return cls(**{k: float(v) for k, v in values.items()})
+
+
+DEFAULTS: dict[str, float] = dataclasses.asdict(Thresholds())
+# The live guard's config keys the report reads from a run's config.yaml (its thresholds for that run).
+GUARD_KEYS = ("grad_norm_warning", "grad_norm_critical", "q_abs_max", "actor_loss_growth", "actor_loss_floor")
 
 
 # The reference report's section 9, applied to every stage unless a criteria file says otherwise.
@@ -116,10 +141,7 @@ def resolve(
     out = dict(DEFAULTS)
     if run_config:
         guard = run_config.get("guard") or {}
-        for key in ("grad_norm_warning", "grad_norm_critical", "q_abs_max"):
-            if isinstance(guard.get(key), (int, float)):
-                out[key] = float(guard[key])
-        for key in ("actor_loss_growth", "actor_loss_floor"):
+        for key in GUARD_KEYS:
             if isinstance(guard.get(key), (int, float)):
                 out[key] = float(guard[key])
         starts = (run_config.get("training") or {}).get("learning_starts")

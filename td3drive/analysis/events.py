@@ -156,7 +156,9 @@ try:
 except ImportError:  # built without a C compiler: same results, slower
     _scan = _scan_py
 
-_FAST_ROW = np.dtype([("record", "<i8"), ("step", "<i8"), ("wall", "<f8"), ("value", "<f8"), ("tag", "<i4"), ("pad", "<i4")])
+_FAST_ROW = np.dtype(
+    [("record", "<i8"), ("step", "<i8"), ("wall", "<f8"), ("value", "<f8"), ("tag", "<i4"), ("pad", "<i4")]
+)
 
 
 def _describe(name: str, damage: list[tuple[str, int, int]], n: int, records: int) -> list[str]:
@@ -167,9 +169,14 @@ def _describe(name: str, damage: list[tuple[str, int, int]], n: int, records: in
         elif resume < 0 and records == 0 and offset == 0:
             out.append(f"{name}: not a TensorBoard event file (no valid record found)")
         elif resume < 0:
-            out.append(f"{name}: corrupt record {kind} at byte {offset}; no valid record after it ({n - offset} bytes skipped)")
+            out.append(
+                f"{name}: corrupt record {kind} at byte {offset}; no valid record after it ({n - offset} bytes skipped)"
+            )
         else:
-            out.append(f"{name}: corrupt record {kind} at byte {offset}; skipped {resume - offset} bytes and resumed at byte {resume}")
+            out.append(
+                f"{name}: corrupt record {kind} at byte {offset}; skipped {resume - offset} bytes "
+                f"and resumed at byte {resume}"
+            )
     return out
 
 

@@ -33,6 +33,7 @@ import numpy as np
 
 from td3drive import tags
 from td3drive.analysis import stats
+from td3drive.analysis.criteria import Thresholds
 from td3drive.analysis.events import Series
 
 UPDATE_COUNTERS = ("train/n_updates",)  # a running update count (SB3's name; it keeps it out of TensorBoard)
@@ -97,10 +98,11 @@ def bootstrap_change(early: np.ndarray, late: np.ndarray, reps: int = 2000, seed
     return stats.mean_difference_ci(early, late, reps=reps, seed=seed)
 
 
-def learning_progress(series: Mapping[str, Series], th: Mapping[str, float],
+def learning_progress(series: Mapping[str, Series], th: Thresholds | Mapping[str, float],
                       budget: UpdateBudget | None) -> Progress | None:
     """Judge the return curve (see the module docstring); None when the run logged no return at all."""
-    min_points = int(th["learning_min_points"])
+    th = Thresholds.of(th)
+    min_points = int(th.learning_min_points)
     curve = return_curve(series, min_points)
     if curve is None:
         return None
@@ -117,16 +119,18 @@ def learning_progress(series: Mapping[str, Series], th: Mapping[str, float],
     scale = max(float(np.ptp(v)), 0.5 * max(abs(float(early.mean())), abs(float(late.mean())))) or 1.0
     rel = change / scale
     updates = budget.updates if budget is not None else None
-    if lo > 0 and rel >= th["learning_min_change"]:
+    if lo > 0 and rel >= th.learning_min_change:
         status, reason = IMPROVING, "the late third is above the early third beyond noise"
-    elif hi < 0 and rel <= -th["learning_min_change"]:
+    elif hi < 0 and rel <= -th.learning_min_change:
         status, reason = DECLINING, "the late third is below the early third beyond noise"
-    elif updates is not None and updates < th["learning_flat_updates"]:
+    elif updates is not None and updates < th.learning_flat_updates:
         status = TOO_EARLY
-        reason = f"no change beyond noise after {updates:,.0f} updates (fewer than {th['learning_flat_updates']:,.0f})"
+        reason = f"no change beyond noise after {updates:,.0f} updates (fewer than {th.learning_flat_updates:,.0f})"
     else:
         status = FLAT
         reason = "no change beyond noise" + (f" after {updates:,.0f} updates" if updates is not None else "")
     if start is not None:
-        reason += f"; the untrained policy (step 0) scored {start:.4g}, the late third {late.mean() - start:+.4g} from it"
+        reason += (
+            f"; the untrained policy (step 0) scored {start:.4g}, the late third {late.mean() - start:+.4g} from it"
+        )
     return Progress(status, tag, n, float(early.mean()), float(late.mean()), change, (lo, hi), rel, reason, start)

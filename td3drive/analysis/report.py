@@ -25,14 +25,15 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import yaml
 
-from td3drive import tags
+from td3drive import tags, verdicts
 from td3drive.analysis import aliases, criteria, learning, rules
 from td3drive.analysis.events import ReadResult, Series, read_run
+from td3drive.files import atomic_write
 
 SCHEMA = "td3drive.report/1"
 
@@ -51,7 +52,9 @@ class Report:
     series: dict[str, Series] = field(repr=False, default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        counts = {sev: sum(f.severity == sev for f in self.findings) for sev in (rules.CRITICAL, rules.WARNING, rules.INFO)}
+        counts = {
+            sev: sum(f.severity == sev for f in self.findings) for sev in (rules.CRITICAL, rules.WARNING, rules.INFO)
+        }
         return {
             "schema": SCHEMA,
             "run": self.run,
@@ -137,9 +140,16 @@ def analyze(
     budget = learning.update_budget(data.series, config)
     findings, matrix = rules.evaluate_rules(canon, thresholds, max_grad_norm, budget)
     return Report(
-        run=str(run), verdict=rules.verdict(findings, matrix if stage is not None else None), criteria=matrix, findings=findings,
-        metrics=summarize(data.series), aliases=used, thresholds=thresholds,
-        reader_warnings=data.warnings, files=[str(f) for f in data.files], series=canon,
+        run=str(run),
+        verdict=rules.verdict(findings, matrix if stage is not None else None),
+        criteria=matrix,
+        findings=findings,
+        metrics=summarize(data.series),
+        aliases=used,
+        thresholds=thresholds,
+        reader_warnings=data.warnings,
+        files=[str(f) for f in data.files],
+        series=canon,
     )
 
 
@@ -164,8 +174,9 @@ def headline(r: Report) -> list[str]:
         if f is not None:
             text = f.title.split(": ", 1)[1] if fid == "learning_progress" else f.title
             out.append(f"- {label}: {text}" + (f" [{f.severity}]" if f.severity != rules.INFO else ""))
-    top = next((f for f in r.findings if f.severity != rules.INFO and f.id not in ("learning_progress", "update_budget")),
-               None)
+    top = next(
+        (f for f in r.findings if f.severity != rules.INFO and f.id not in ("learning_progress", "update_budget")), None
+    )
     if top is not None:
         out.append(f"- Most severe other finding: [{top.severity}] {top.title} (`{top.id}`)")
     skipped = r.series.get(tags.EVALS_SKIPPED)
@@ -193,13 +204,21 @@ def to_markdown(r: Report) -> str:
         if f.steps:
             lines += [f"Steps: {', '.join(map(str, f.steps[:20]))}", ""]
         lines += [f.explanation, ""]
-    lines += ["## Metrics", "", "| tag | count | mean | min | max | first | final | trend |", "|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "## Metrics",
+        "",
+        "| tag | count | mean | min | max | first | final | trend |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for m in r.metrics:
         nf = f" ({m['non_finite']} non-finite)" if m["non_finite"] else ""
         lines.append(f"| {m['tag']} | {m['count']}{nf} | {_fmt(m['mean'])} | {_fmt(m['min'])} | {_fmt(m['max'])} | "
                      f"{_fmt(m['first'])} | {_fmt(m['final'])} | {m['trend']} |")
     if r.aliases:
-        lines += ["", "Read under our names: " + ", ".join(f"`{theirs}` as `{ours}`" for ours, theirs in r.aliases.items())]
+        lines += [
+            "",
+            "Read under our names: " + ", ".join(f"`{theirs}` as `{ours}`" for ours, theirs in r.aliases.items()),
+        ]
     if r.reader_warnings:
         lines += ["", "## Reader warnings", ""] + [f"- {w}" for w in r.reader_warnings]
     return "\n".join(lines) + "\n"
@@ -292,7 +311,7 @@ def _plots(r: Report) -> list[tuple[str, str, int]]:
 def to_html(r: Report) -> str:
     """One self-contained page: the Markdown content as HTML tables plus embedded plots."""
     esc = html.escape
-    color = {"GO": "#1a7f37", "GO WITH WARNINGS": "#9a6700", "NO-GO": "#cf222e"}[r.verdict]
+    color = {verdicts.GO: "#1a7f37", verdicts.GO_WITH_WARNINGS: "#9a6700", verdicts.NO_GO: "#cf222e"}[r.verdict]
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>td3drive report</title>",
         "<style>body{font-family:sans-serif;max-width:1000px;margin:auto}table{border-collapse:collapse}"
@@ -307,7 +326,10 @@ def to_html(r: Report) -> str:
     parts.append("</table><h2>Findings</h2>")
     for f in r.findings:
         ev = ", ".join(f"{k}={_fmt(v)}" for k, v in f.evidence.items())
-        parts.append(f"<h3 class='{f.severity}'>[{f.severity}] {esc(f.title)}</h3><p><code>{esc(ev)}</code></p><p>{esc(f.explanation)}</p>")
+        parts.append(
+            f"<h3 class='{f.severity}'>[{f.severity}] {esc(f.title)}</h3><p><code>{esc(ev)}</code></p>"
+            f"<p>{esc(f.explanation)}</p>"
+        )
     parts.append("<h2>Plots</h2><p>One panel per metric against env steps; sparse series with markers, noisy "
                  "ones raw (faint) with a trailing mean over them; red lines: steps where an alerts/* tag fired; "
                  "red dots: steps named by findings.</p>")
@@ -315,10 +337,18 @@ def to_html(r: Report) -> str:
         parts.append(f"<h3>{esc(group)}</h3><img alt='{esc(group)}' src='data:image/png;base64,{png}'>")
     parts.append("<h2>Metrics</h2><table><tr><th>tag</th><th>count</th><th>mean</th><th>min</th><th>max</th><th>first</th><th>final</th><th>trend</th></tr>")
     for m in r.metrics:
-        parts.append("<tr>" + "".join(f"<td>{esc(_fmt(m[k]))}</td>" for k in ("tag", "count", "mean", "min", "max", "first", "final", "trend")) + "</tr>")
+        parts.append(
+            "<tr>"
+            + "".join(
+                f"<td>{esc(_fmt(m[k]))}</td>" for k in ("tag", "count", "mean", "min", "max", "first", "final", "trend")
+            )
+            + "</tr>"
+        )
     parts.append("</table>")
     if r.reader_warnings:
-        parts.append("<h2>Reader warnings</h2><ul>" + "".join(f"<li>{esc(w)}</li>" for w in r.reader_warnings) + "</ul>")
+        parts.append(
+            "<h2>Reader warnings</h2><ul>" + "".join(f"<li>{esc(w)}</li>" for w in r.reader_warnings) + "</ul>"
+        )
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -329,5 +359,24 @@ RENDERERS = {"md": to_markdown, "json": to_json, "html": to_html}
 def write_report(r: Report, run_dir: str | Path) -> None:
     """report.md and report.json into a run directory."""
     d = Path(run_dir)
-    (d / "report.md").write_text(to_markdown(r))
-    (d / "report.json").write_text(to_json(r))
+    atomic_write(d / "report.md", to_markdown(r))
+    atomic_write(d / "report.json", to_json(r))
+
+
+def write_run_report(run_dir: str | Path, criteria_file: str | Path | None, stage: str | None,
+                     log: Callable[[str], None]) -> str | None:
+    """The end-of-run report of a training run: report.md and report.json from its event files (the
+    analyzer sees what anyone would). Returns the verdict, or None (logged why) when none could be written."""
+    from td3drive.analysis.criteria import CriteriaError
+    from td3drive.analysis.events import EventReadError
+
+    try:
+        r = analyze(run_dir, criteria_file, stage=stage)
+    except (EventReadError, CriteriaError) as e:
+        log(f"[yellow]report not written: {e}[/]")
+        return None
+    write_report(r, run_dir)
+    counts = r.to_dict()["counts"]
+    log(f"verdict: [bold]{r.verdict}[/] ({counts['critical']} critical, {counts['warning']} warnings) "
+        f"- {Path(run_dir) / 'report.md'}")
+    return r.verdict

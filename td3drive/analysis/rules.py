@@ -9,14 +9,16 @@ to try. A metric that a rule needs but the run did not log is "not measured", ne
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
 
-from td3drive import tags
+from td3drive import tags, verdicts
 from td3drive.analysis import learning
+from td3drive.analysis.criteria import Thresholds
 from td3drive.analysis.events import Series
+from td3drive.guard import STOP_BY_DEFAULT
 
 CRITICAL, WARNING, INFO = "critical", "warning", "info"
 SEVERITY_ORDER = {CRITICAL: 0, WARNING: 1, INFO: 2}
@@ -44,6 +46,32 @@ class Criterion:
     gate: bool = True  # False: reported, but a stage does not gate on it (learning progress, update budget)
 
 
+@dataclass(frozen=True)
+class RunData:
+    """What every rule reads: the run's series (canonical tags), its thresholds, the clipping threshold it
+    trained with (None: unknown) and its update budget (None: not derivable)."""
+
+    series: dict[str, Series]
+    th: Thresholds
+    max_grad_norm: float | None = None
+    budget: learning.UpdateBudget | None = None
+
+
+@dataclass
+class Outcome:
+    """What every rule returns: its findings and its rows of the criteria matrix (built by :func:`row`)."""
+
+    findings: list[Finding] = field(default_factory=list)
+    rows: list[Criterion] = field(default_factory=list)
+
+
+def row(id: str, criterion: str, value: float | None, threshold: str, weight: int, measured: bool, ok: bool,
+        gate: bool = True) -> Criterion:
+    """A criteria-matrix row: "not measured" when the rule lacked the data, else pass or fail."""
+    return Criterion(id, criterion, value, threshold, weight,
+                     "not measured" if not measured else ("pass" if ok else "fail"), gate)
+
+
 def _r(x: float) -> float:
     """Round for evidence: 4 significant digits."""
     return float(f"{x:.4g}") if np.isfinite(x) else float(x)
@@ -58,9 +86,9 @@ def _window(n: int) -> int:
     return max(3, n // 5)
 
 
-def rule_non_finite(series: dict[str, Series], th: dict) -> list[Finding]:
+def rule_non_finite(d: RunData) -> Outcome:
     out = []
-    for tag, s in sorted(series.items()):
+    for tag, s in sorted(d.series.items()):
         bad = ~np.isfinite(s.values)
         if bad.any():
             first = int(s.steps[np.argmax(bad)])
@@ -74,14 +102,17 @@ def rule_non_finite(series: dict[str, Series], th: dict) -> list[Finding]:
                 "learning rates and make sure no update with non-finite values is applied.",
                 [first], tag,
             ))
-    return out
+    n_bad = sum(int((~np.isfinite(s.values)).sum()) for s in d.series.values())
+    return Outcome(out, [row("non_finite", "no NaN/inf in any metric", float(n_bad), "= 0", 3, bool(d.series),
+                             n_bad == 0)])
 
 
 def _grad_tags(series: dict[str, Series]) -> list[str]:
-    return sorted(t for t in series if t.startswith("gradients/") and t.endswith("_norm"))
+    return sorted(t for t in series if tags.is_grad_norm(t))
 
 
-def rule_gradient_explosion(series: dict[str, Series], th: dict) -> list[Finding]:
+def rule_gradient_explosion(d: RunData) -> Outcome:
+    series, th = d.series, d.th
     out = []
     for tag in _grad_tags(series):
         steps, v = _finite(series[tag])
@@ -89,11 +120,11 @@ def rule_gradient_explosion(series: dict[str, Series], th: dict) -> list[Finding
             continue
         peak = int(np.argmax(v))
         for level, sev in (("grad_norm_critical", CRITICAL), ("grad_norm_warning", WARNING)):
-            over = v > th[level]
+            over = v > getattr(th, level)
             if over.any():
                 out.append(Finding(
                     f"gradient_explosion_{sev}", sev, f"gradient explosion in {tag}",
-                    {"tag": tag, "max": _r(v[peak]), "at_step": int(steps[peak]), "threshold": th[level],
+                    {"tag": tag, "max": _r(v[peak]), "at_step": int(steps[peak]), "threshold": getattr(th, level),
                      "updates_over": int(over.sum()), "of": len(v)},
                     "The gradient norm before clipping passed the threshold. Clipping bounds the step, but a "
                     "norm this large means the loss surface is being hit far from where the network is "
@@ -104,12 +135,12 @@ def rule_gradient_explosion(series: dict[str, Series], th: dict) -> list[Finding
                 ))
                 break
         # Sudden jumps relative to the run's own recent history (median of the previous 20 values).
-        if len(v) > th["min_points"]:
-            med = pd.Series(v).rolling(20, min_periods=int(th["min_points"])).median().shift(1).to_numpy()
+        if len(v) > th.min_points:
+            med = pd.Series(v).rolling(20, min_periods=int(th.min_points)).median().shift(1).to_numpy()
             ratio = v / np.maximum(med, 1e-12)
             # A norm that jumps to a still-small value (the actor's first gradients once Q stops being flat:
             # 1e-5 -> 0.6) is no hazard: only jumps to at least grad_jump_min count.
-            jumps = np.flatnonzero((np.nan_to_num(ratio) > th["grad_jump_factor"]) & (v >= th["grad_jump_min"]))
+            jumps = np.flatnonzero((np.nan_to_num(ratio) > th.grad_jump_factor) & (v >= th.grad_jump_min))
             if len(jumps):
                 j = int(jumps[0])
                 out.append(Finding(
@@ -121,21 +152,22 @@ def rule_gradient_explosion(series: dict[str, Series], th: dict) -> list[Finding
                     "Look at the losses and Q values at the same step.",
                     [int(steps[k]) for k in jumps[:20]], tag,
                 ))
-    return out
+    gmax = max((float(v.max()) for t in _grad_tags(series) if len(v := _finite(series[t])[1])), default=None)
+    return Outcome(out, [row("grad_norm", "max pre-clip gradient norm", gmax, f"< {th.grad_norm_warning:g}", 2,
+                             gmax is not None, gmax is not None and gmax < th.grad_norm_warning)])
 
 
-def rule_clipping(series: dict[str, Series], th: dict, max_grad_norm: float | None) -> tuple[list[Finding], list[str]]:
+def rule_clipping(d: RunData) -> Outcome:
     """Saturation (pre-clip above the threshold most of the time) and clipping that did not happen."""
+    series, th, max_grad_norm = d.series, d.th, d.max_grad_norm
     out, checked = [], []
-    if max_grad_norm is None:
-        return out, checked
-    for tag in _grad_tags(series):
+    for tag in _grad_tags(series) if max_grad_norm is not None else []:
         steps, pre = _finite(series[tag])
-        if len(pre) < th["min_points"]:
+        if len(pre) < th.min_points:
             continue
         checked.append(tag)
         frac = float((pre > max_grad_norm).mean())
-        if frac > th["clip_saturation_fraction"]:
+        if frac > th.clip_saturation_fraction:
             out.append(Finding(
                 "clipping_saturation", WARNING, f"clipping does all the work in {tag}",
                 {"tag": tag, "fraction_over": _r(frac), "max_grad_norm": max_grad_norm,
@@ -157,19 +189,22 @@ def rule_clipping(series: dict[str, Series], th: dict, max_grad_norm: float | No
                     "to the parameters this group logs (wrong parameter list, or clipping after the optimiser step).",
                     [], post_tag,
                 ))
-    return out, checked
+    return Outcome(out, [row("clipping", "post-clip norm within max_grad_norm", float(len(out)) if checked else None,
+                             f"<= {max_grad_norm:g}" if max_grad_norm else "needs max_grad_norm", 1, bool(checked),
+                             not any(f.id == "clipping_not_applied" for f in out))])
 
 
 def _loss_for(grad_tag: str) -> str:
     return tags.ACTOR_LOSS if "/actor" in grad_tag else tags.CRITIC_LOSS
 
 
-def rule_dead_network(series: dict[str, Series], th: dict) -> list[Finding]:
+def rule_dead_network(d: RunData) -> Outcome:
+    series, th = d.series, d.th
     out = []
     for tag in _grad_tags(series):
         steps, v = _finite(series[tag])
         loss_tag = _loss_for(tag)
-        if len(v) < th["min_points"] or loss_tag not in series:
+        if len(v) < th.min_points or loss_tag not in series:
             continue
         _, loss = _finite(series[loss_tag])
         loss_changes = len(loss) >= 2 and float(np.ptp(loss)) > 0
@@ -192,7 +227,8 @@ def rule_dead_network(series: dict[str, Series], th: dict) -> list[Finding]:
             "only every policy_freq-th update). Check the logging point first, then the computation graph.",
             [int(s) for s in steps[:5]], tag,
         ))
-    return out
+    return Outcome(out, [row("dead_network", "every gradient group alive", float(len(out)), "= 0 dead groups", 3,
+                             bool(_grad_tags(series)), not out)])
 
 
 def _exp_fit(steps: np.ndarray, v: np.ndarray) -> tuple[float, float]:
@@ -218,45 +254,52 @@ def _q_scale(series: dict[str, Series]) -> tuple[float | None, list[float] | Non
     return float(np.abs(allq).max()), [float(allq.min()), float(allq.max())]
 
 
-def rule_actor_divergence(series: dict[str, Series], th: dict) -> tuple[list[Finding], float | None]:
-    """Divergence findings, and the growth of |actor loss| over its early level (None if too short)."""
+def rule_actor_divergence(d: RunData) -> Outcome:
+    """Divergence findings; the criterion is the growth of |actor loss| over its early level."""
+    findings, growth = _actor_divergence(d.series, d.th)
+    diverged = any(f.severity != INFO for f in findings)
+    return Outcome(findings, [row("actor_loss", "actor loss stable (no exponential divergence)", growth,
+                                  f"not > {d.th.actor_loss_growth:g}x early level on an exponential trend", 3,
+                                  growth is not None, not diverged)])
+
+
+def _actor_divergence(series: dict[str, Series], th: Thresholds) -> tuple[list[Finding], float | None]:
     if tags.ACTOR_LOSS not in series:
         return [], None
     steps, v = _finite(series[tags.ACTOR_LOSS])
-    if len(v) < th["min_points"]:
+    if len(v) < th.min_points:
         return [], None
     w = _window(len(v))
-    early = max(float(np.median(np.abs(v[:w]))), th["actor_loss_floor"])
+    early = max(float(np.median(np.abs(v[:w]))), th.actor_loss_floor)
     final = float(np.abs(v[-w:]).mean())
     growth = final / early
     slope, r2 = _exp_fit(steps[w // 2 :], v[w // 2 :])
     # Still growing at the end: a loss that rose to a plateau (Q settling at its true scale) is not diverging.
-    before = max(float(np.abs(v[-2 * w : -w]).mean()), th["actor_loss_floor"])
+    before = max(float(np.abs(v[-2 * w : -w]).mean()), th.actor_loss_floor)
     continued = final / before
-    if not (growth > th["actor_loss_growth"] and slope > 0 and r2 >= th["exponential_fit_r2"]
-            and continued > th["actor_loss_continued_growth"]):
+    if not (growth > th.actor_loss_growth and slope > 0 and r2 >= th.exponential_fit_r2
+            and continued > th.actor_loss_continued_growth):
         return [], growth
     qmax, qrange = _q_scale(series)
-    evidence = {"early_level": _r(early), "final_level": _r(final), "growth": _r(growth),
-                "first": _r(float(v[0])), "last": _r(float(v[-1])), "from_step": int(steps[0]), "to_step": int(steps[-1]),
-                "exp_fit_r2": _r(r2), "doubling_steps": _r(float(np.log(2) / slope)),
-                "last_fifth_over_previous": _r(continued)}
+    evidence = {"early_level": _r(early), "final_level": _r(final), "growth": _r(growth), "first": _r(float(v[0])),
+                "last": _r(float(v[-1])), "from_step": int(steps[0]), "to_step": int(steps[-1]), "exp_fit_r2": _r(r2),
+                "doubling_steps": _r(float(np.log(2) / slope)), "last_fifth_over_previous": _r(continued)}
     if qmax is None:
         follows, sev = "Q values were not logged, so it cannot be told whether the critic follows", CRITICAL
     else:
         _, q = _finite(series[tags.Q1 if tags.Q1 in series else tags.Q2])
-        q_growth = float(np.abs(q[-w:]).mean() / max(float(np.abs(q[:w]).mean()), th["actor_loss_floor"]))
+        q_growth = float(np.abs(q[-w:]).mean() / max(float(np.abs(q[:w]).mean()), th.actor_loss_floor))
         evidence.update(q_range=[_r(x) for x in qrange], q_growth=_r(q_growth))
-        if final > th["exploitation_factor"] * qmax:
+        if final > th.exploitation_factor * qmax:
             follows, sev = (f"the logged Q1/Q2 do not follow it (they stay within {qrange[0]:.3g}..{qrange[1]:.3g}, "
                             f"grew {q_growth:.3g}x): the actor is exploiting the critic outside the data"), CRITICAL
         else:
             follows, sev = (f"the logged Q values follow it (grew {q_growth:.3g}x): value estimates are growing "
-                            "with it; see the Q-value rules"), (WARNING if qmax > th["q_abs_max"] else INFO)
+                            "with it; see the Q-value rules"), (WARNING if qmax > th.q_abs_max else INFO)
     return [Finding(
         "actor_loss_divergence", sev, f"actor loss grew {growth:.3g}x on an exponential trend",
         evidence,
-        f"The actor loss (= -Q1(s, pi(s))) grew beyond {th['actor_loss_growth']:g}x its early level on a "
+        f"The actor loss (= -Q1(s, pi(s))) grew beyond {th.actor_loss_growth:g}x its early level on a "
         f"rising exponential trend (R^2 {r2:.2f}); {follows}. Clipping bounds each step but not where the "
         "steps lead: if Q(s, pi(s)) runs away while Q on stored actions does not, the policy has found "
         "actions or features the critic never saw. Try a lower actor learning rate, the `critic` encoder "
@@ -265,7 +308,13 @@ def rule_actor_divergence(series: dict[str, Series], th: dict) -> tuple[list[Fin
     )], growth
 
 
-def rule_critic_exploitation(series: dict[str, Series], th: dict) -> tuple[list[Finding], float | None]:
+def rule_critic_exploitation(d: RunData) -> Outcome:
+    findings, ratio = _critic_exploitation(d.series, d.th)
+    return Outcome(findings, [row("critic_exploitation", "|Q(s, pi(s))| / max |Q| on data", ratio,
+                                  f"< {d.th.exploitation_factor:g}", 3, ratio is not None, not findings)])
+
+
+def _critic_exploitation(series: dict[str, Series], th: Thresholds) -> tuple[list[Finding], float | None]:
     source = tags.Q_PI if tags.Q_PI in series else tags.ACTOR_LOSS
     qmax, qrange = _q_scale(series)
     if source not in series or qmax is None:
@@ -275,11 +324,11 @@ def rule_critic_exploitation(series: dict[str, Series], th: dict) -> tuple[list[
         return [], None
     i = int(np.argmax(np.abs(v)))
     ratio = float(abs(v[i]) / max(qmax, 1e-12))
-    if ratio > th["exploitation_factor"] and abs(v[i]) > th["exploitation_min"]:
+    if ratio > th.exploitation_factor and abs(v[i]) > th.exploitation_min:
         return [Finding(
             "critic_exploitation", CRITICAL, f"{source} far outside the logged Q range",
             {"tag": source, "value": _r(float(v[i])), "at_step": int(steps[i]), "q_range": [_r(x) for x in qrange],
-             "ratio": _r(ratio), "threshold": th["exploitation_factor"]},
+             "ratio": _r(ratio), "threshold": th.exploitation_factor},
             "Q1(s, pi(s)) is far larger in magnitude than Q1/Q2 on the actions in the replay buffer. The "
             "critic is being queried, and trusted, far outside its data: the policy found out-of-distribution "
             "actions or features where the critic extrapolates wildly. Gradient clipping does not fix this. "
@@ -290,15 +339,21 @@ def rule_critic_exploitation(series: dict[str, Series], th: dict) -> tuple[list[
     return [], ratio
 
 
-def rule_q_values(series: dict[str, Series], th: dict) -> tuple[list[Finding], float | None]:
+def rule_q_values(d: RunData) -> Outcome:
+    findings, qmax = _q_values(d.series, d.th)
+    return Outcome(findings, [row("q_value", "max |Q1|, |Q2|", qmax, f"< {d.th.q_abs_max:g}", 2, qmax is not None,
+                                  qmax is not None and qmax < d.th.q_abs_max)])
+
+
+def _q_values(series: dict[str, Series], th: Thresholds) -> tuple[list[Finding], float | None]:
     out = []
     qmax, qrange = _q_scale(series)
     if qmax is None:
         return out, None
-    if qmax > th["q_abs_max"]:
+    if qmax > th.q_abs_max:
         out.append(Finding(
             "q_value_explosion", CRITICAL, f"|Q| reached {qmax:.3g}",
-            {"max_abs_q": _r(qmax), "threshold": th["q_abs_max"], "q_range": [_r(x) for x in qrange]},
+            {"max_abs_q": _r(qmax), "threshold": th.q_abs_max, "q_range": [_r(x) for x in qrange]},
             "Q values beyond any plausible return: the critic's bootstrapped targets are feeding on their "
             "own overestimates. Check gamma, reward scale, termination handling (bootstrapping through a "
             "true termination inflates values) and the critic learning rate.",
@@ -307,10 +362,10 @@ def rule_q_values(series: dict[str, Series], th: dict) -> tuple[list[Finding], f
     elif tags.EPISODE_REWARD in series:
         _, ret = _finite(series[tags.EPISODE_REWARD])
         scale = float(np.abs(ret).max()) if len(ret) else 0.0
-        if scale > 0 and qmax > th["q_return_factor"] * max(scale, 1.0):
+        if scale > 0 and qmax > th.q_return_factor * max(scale, 1.0):
             out.append(Finding(
                 "q_value_overestimation", WARNING, f"|Q| {qmax:.3g} far beyond the return scale {scale:.3g}",
-                {"max_abs_q": _r(qmax), "max_abs_episode_return": _r(scale), "factor": th["q_return_factor"]},
+                {"max_abs_q": _r(qmax), "max_abs_episode_return": _r(scale), "factor": th.q_return_factor},
                 "The critic values states far above any undiscounted return seen so far. Early in training "
                 "this is noise; if it grows, it is overestimation feeding on itself.",
                 [], tags.Q1,
@@ -319,14 +374,14 @@ def rule_q_values(series: dict[str, Series], th: dict) -> tuple[list[Finding], f
         _, q1 = _finite(series[tags.Q1])
         _, q2 = _finite(series[tags.Q2])
         n = min(len(q1), len(q2))
-        if n >= th["min_points"]:
+        if n >= th.min_points:
             w = _window(n)
             a, b = q1[:n][-w:], q2[:n][-w:]
             rel = float(np.abs(a - b).mean() / max(1.0, float((np.abs(a) + np.abs(b)).mean() / 2)))
-            if rel > th["twin_disagreement"]:
+            if rel > th.twin_disagreement:
                 out.append(Finding(
                     "twin_critic_disagreement", WARNING, "the twin critics disagree",
-                    {"relative_difference": _r(rel), "threshold": th["twin_disagreement"],
+                    {"relative_difference": _r(rel), "threshold": th.twin_disagreement,
                      "q1_final": _r(float(a.mean())), "q2_final": _r(float(b.mean()))},
                     "Q1 and Q2 learn the same target; a large persistent gap means one of them is unstable "
                     "or they see different inputs. Check that both are trained by the critic loss.",
@@ -346,15 +401,16 @@ def _q_level(series: dict[str, Series], steps: np.ndarray) -> tuple[np.ndarray, 
     return None
 
 
-def rule_growing_losses(series: dict[str, Series], th: dict) -> list[Finding]:
+def rule_growing_losses(d: RunData) -> Outcome:
     """Critic loss relative to Q^2 and TD error relative to |Q|: both grow while Q moves from ~0 to its true
     scale (a healthy critic), so only growth beyond the value scale's is a finding."""
+    series, th = d.series, d.th
     out = []
     for tag, name, power in ((tags.CRITIC_LOSS, "critic loss", 2), (tags.TD_ERROR, "TD error", 1)):
         if tag not in series:
             continue
         steps, v = _finite(series[tag])
-        if len(v) < th["min_points"]:
+        if len(v) < th.min_points:
             continue
         w = _window(len(v))
         raw_growth = float(np.abs(v[-w:]).mean()) / max(float(np.abs(v[:w]).mean()), 1e-8)
@@ -362,45 +418,89 @@ def rule_growing_losses(series: dict[str, Series], th: dict) -> list[Finding]:
         scaled = np.abs(v) / level[0] ** power if level is not None else np.abs(v)
         early, late = float(scaled[:w].mean()), float(scaled[-w:].mean())
         growth = late / max(early, 1e-8)
-        if growth > th["loss_growth"]:
+        if growth > th.loss_growth:
             relative = f"relative to {level[1]}{'^2' if power == 2 else ''} " if level is not None else ""
-            out.append(Finding(
-                f"{tag.split('/')[1]}_growing", WARNING, f"{name} grew {growth:.3g}x {relative}".strip(),
-                {"tag": tag, "early_mean": _r(float(np.abs(v[:w]).mean())), "final_mean": _r(float(np.abs(v[-w:]).mean())),
-                 "raw_growth": _r(raw_growth), "growth_relative_to_q": _r(growth) if level is not None else None,
-                 "q_source": level[1] if level is not None else None, "factor": th["loss_growth"]},
-                f"The {name} should fall or settle as the critic fits its targets; it is judged against the value "
-                f"scale (|Q|{'^2' if power == 2 else ''}), since it grows with Q while Q moves to its true scale. "
-                "Growth beyond that means the targets move faster than the critic can follow: usually Q "
-                "overestimation, a too-high critic learning rate, or a too-large tau.",
-                [int(steps[-1])], tag,
-            ))
-    return out
+            out.append(
+                Finding(
+                    f"{tag.split('/')[1]}_growing",
+                    WARNING,
+                    f"{name} grew {growth:.3g}x {relative}".strip(),
+                    {
+                        "tag": tag,
+                        "early_mean": _r(float(np.abs(v[:w]).mean())),
+                        "final_mean": _r(float(np.abs(v[-w:]).mean())),
+                        "raw_growth": _r(raw_growth),
+                        "growth_relative_to_q": _r(growth) if level is not None else None,
+                        "q_source": level[1] if level is not None else None,
+                        "factor": th.loss_growth,
+                    },
+                    f"The {name} should fall or settle as the critic fits its targets; it is judged against the value "
+                    f"scale (|Q|{'^2' if power == 2 else ''}), since it grows with Q while Q moves to its true scale. "
+                    "Growth beyond that means the targets move faster than the critic can follow: usually Q "
+                    "overestimation, a too-high critic learning rate, or a too-large tau.",
+                    [int(steps[-1])],
+                    tag,
+                )
+            )
+    return Outcome(out)
 
 
-def rule_episodes(series: dict[str, Series], th: dict) -> tuple[list[Finding], float | None]:
+def rule_episodes(d: RunData) -> Outcome:
+    """Early-termination collapse and the return/length trends. A stage with an episode-length range and
+    no exploration phase to compare with (a later stage's run) is judged by the range alone
+    (:func:`rule_episode_range`): an unmeasurable ratio would block ``--strict`` forever."""
+    th = d.th
+    findings, ratio = _episodes(d.series, th)
+    ranged = th.episode_length_min > 0 or np.isfinite(th.episode_length_max)
+    if ranged and ratio is None:
+        return Outcome(findings)
+    return Outcome(findings, [row("episode_length", "recent / exploration episode length", ratio,
+                                  f">= {th.early_termination_ratio:g}", 1, ratio is not None,
+                                  ratio is None or ratio >= th.early_termination_ratio)])
+
+
+def rule_episode_range(d: RunData) -> Outcome:
+    """A stage's bound on the mean length of the last fifth of the episodes (when it has one)."""
+    lo, hi = d.th.episode_length_min, d.th.episode_length_max
+    if not (lo > 0 or np.isfinite(hi)):
+        return Outcome()
+    recent = recent_episode_length(d.series)
+    return Outcome([], [row("episode_length_range", "mean length of the last fifth of episodes", recent,
+                            f"in [{lo:g}, {hi:g}]", 2, recent is not None,
+                            recent is not None and lo <= recent <= hi)])
+
+
+def _episodes(series: dict[str, Series], th: Thresholds) -> tuple[list[Finding], float | None]:
     out: list[Finding] = []
     ratio = None
     if tags.EPISODE_LENGTH in series:
         steps, length = _finite(series[tags.EPISODE_LENGTH])
-        explore = length[steps <= th["learning_starts"]]
-        if len(explore) == 0 and len(length) >= 2 * th["min_points"]:
+        explore = length[steps <= th.learning_starts]
+        if len(explore) == 0 and len(length) >= 2 * th.min_points:
             explore = length[: _window(len(length))]
-        after = length[steps > th["learning_starts"]]
+        after = length[steps > th.learning_starts]
         if len(explore) and len(after) >= 2:
             recent = after[-_window(len(after)) :] if len(after) >= 3 else after
             ratio = float(recent.mean() / max(explore.mean(), 1e-9))
-            if ratio < th["early_termination_ratio"]:
-                out.append(Finding(
-                    "early_termination_collapse", WARNING,
-                    f"recent episodes are {ratio:.0%} as long as in the exploration phase",
-                    {"exploration_mean_length": _r(float(explore.mean())), "recent_mean_length": _r(float(recent.mean())),
-                     "ratio": _r(ratio), "threshold": th["early_termination_ratio"]},
-                    "The policy ends episodes much sooner than random actions did: it drives off the road or "
-                    "crashes quickly. Check the termination penalty against the per-step reward (a policy may "
-                    "learn that ending early is cheaper) and whether the critic is exploited.",
-                    [int(steps[-1])], tags.EPISODE_LENGTH,
-                ))
+            if ratio < th.early_termination_ratio:
+                out.append(
+                    Finding(
+                        "early_termination_collapse",
+                        WARNING,
+                        f"recent episodes are {ratio:.0%} as long as in the exploration phase",
+                        {
+                            "exploration_mean_length": _r(float(explore.mean())),
+                            "recent_mean_length": _r(float(recent.mean())),
+                            "ratio": _r(ratio),
+                            "threshold": th.early_termination_ratio,
+                        },
+                        "The policy ends episodes much sooner than random actions did: it drives off the road or "
+                        "crashes quickly. Check the termination penalty against the per-step reward (a policy may "
+                        "learn that ending early is cheaper) and whether the critic is exploited.",
+                        [int(steps[-1])],
+                        tags.EPISODE_LENGTH,
+                    )
+                )
     for tag, name in ((tags.EPISODE_REWARD, "episode return"), (tags.EPISODE_LENGTH, "episode length")):
         if tag in series:
             steps, v = _finite(series[tag])
@@ -415,42 +515,69 @@ def rule_episodes(series: dict[str, Series], th: dict) -> tuple[list[Finding], f
     return out, ratio
 
 
-# The guard's policy defaults: these two stop a run, the others warn.
-ALERT_SEVERITY = {tags.ALERT_NON_FINITE: CRITICAL, tags.ALERT_GRAD_CRITICAL: CRITICAL}
+# Alerts that stop a run by default are critical in the report; the others warn.
+ALERT_SEVERITY = {tag: CRITICAL for tag in STOP_BY_DEFAULT}
 
 
-def rule_alerts(series: dict[str, Series], th: dict) -> list[Finding]:
+def rule_alerts(d: RunData) -> Outcome:
     """Alerts the live guard (ours, or the reference system's) wrote as 0/1 series."""
-    out = []
+    series, out = d.series, []
     for tag in tags.ALERTS:
         if tag not in series:
             continue
         steps, v = _finite(series[tag])
         fired = v > 0
         if fired.any():
-            name = tag.split("/", 1)[1]
-            out.append(Finding(
-                f"alert_{name}", ALERT_SEVERITY.get(tag, WARNING), f"the guard raised {name}",
-                {"tag": tag, "log_points_with_alert": int(fired.sum()), "of": len(v), "first_step": int(steps[fired][0])},
-                "The live guard raised this alert during training (it checks every update, not only the logged "
-                "ones). Read the findings on the same metric and the run's log for the value and threshold.",
-                [int(x) for x in steps[fired][:20]], tag,
-            ))
-    return out
+            name = tags.alert_name(tag)
+            out.append(
+                Finding(
+                    f"alert_{name}",
+                    ALERT_SEVERITY.get(tag, WARNING),
+                    f"the guard raised {name}",
+                    {
+                        "tag": tag,
+                        "log_points_with_alert": int(fired.sum()),
+                        "of": len(v),
+                        "first_step": int(steps[fired][0]),
+                    },
+                    "The live guard raised this alert during training (it checks every update, not only the logged "
+                    "ones). Read the findings on the same metric and the run's log for the value and threshold.",
+                    [int(x) for x in steps[fired][:20]],
+                    tag,
+                )
+            )
+    return Outcome(out)
 
 
-def q_late_growth(series: dict[str, Series], th: dict) -> float | None:
+def rule_q_stable(d: RunData) -> Outcome:
+    """Q still multiplying over the second half of the run: a critic on its way to an explosion."""
+    th = d.th
+    growth = q_late_growth(d.series, th)
+    findings = []
+    if growth is not None and growth > th.q_late_growth:
+        findings.append(Finding(
+            "q_value_growing", WARNING, f"Q still growing: {growth:.3g}x over the second half of the run",
+            {"late_growth": _r(growth), "threshold": th.q_late_growth},
+            "Mean |Q| of the last fifth of the logged updates is far above that of the middle fifth. A critic "
+            "that is converging flattens out; one that keeps multiplying is on its way to an explosion.",
+            [], tags.Q1,
+        ))
+    return Outcome(findings, [row("q_stable", "mean |Q| last fifth / middle fifth", growth, f"<= {th.q_late_growth:g}",
+                                  2, growth is not None, growth is not None and growth <= th.q_late_growth)])
+
+
+def q_late_growth(series: dict[str, Series], th: Thresholds) -> float | None:
     """Mean |Q1| of the last fifth of the logged updates over that of the middle fifth (floored)."""
     tag = tags.Q1 if tags.Q1 in series else tags.Q2
     if tag not in series:
         return None
     _, q = _finite(series[tag])
     n = len(q)
-    if n < th["min_points"]:
+    if n < th.min_points:
         return None
     w = _window(n)
     mid = np.abs(q[(n - w) // 2 : (n - w) // 2 + w]).mean()
-    return float(np.abs(q[-w:]).mean() / max(float(mid), th["actor_loss_floor"]))
+    return float(np.abs(q[-w:]).mean() / max(float(mid), th.actor_loss_floor))
 
 
 def recent_episode_length(series: dict[str, Series]) -> float | None:
@@ -471,10 +598,10 @@ EXPECTED = {
 }
 
 
-def rule_missing(series: dict[str, Series]) -> list[Finding]:
+def rule_missing(d: RunData) -> Outcome:
     out = []
     for what, needed in EXPECTED.items():
-        missing = [t for t in needed if not any(s == t or (t.endswith("/") and s.startswith(t)) for s in series)]
+        missing = [t for t in needed if not any(s == t or (t.endswith("/") and s.startswith(t)) for s in d.series)]
         if missing:
             out.append(Finding(
                 "not_measured", WARNING, f"{what} not measured",
@@ -482,16 +609,16 @@ def rule_missing(series: dict[str, Series]) -> list[Finding]:
                 f"The run logged no {', '.join(missing)}: the rules that need them could not run, and an "
                 "unmeasured quantity is not a pass. Log it (td3drive does by default).",
             ))
-    return out
+    return Outcome(out)
 
 
 _PROGRESS_SEVERITY = {learning.IMPROVING: INFO, learning.TOO_EARLY: INFO, learning.DECLINING: WARNING,
                       learning.FLAT: WARNING}
 
 
-def rule_learning(series: dict[str, Series], th: dict, budget: learning.UpdateBudget | None
-                  ) -> tuple[list[Finding], list[Criterion]]:
+def rule_learning(d: RunData) -> Outcome:
     """Learning progress and the update budget: their findings and their (non-gating) criteria rows."""
+    series, th, budget = d.series, d.th, d.budget
     out: list[Finding] = []
     p = learning.learning_progress(series, th, budget)
     if p is not None:
@@ -511,13 +638,13 @@ def rule_learning(series: dict[str, Series], th: dict, budget: learning.UpdateBu
             [], p.source,
         ))
     if budget is not None:
-        low = budget.per_step < th["min_updates_per_step"]
+        low = budget.per_step < th.min_updates_per_step
         total = f", {budget.updates:,.0f} updates in all" if budget.updates is not None else ""
         out.append(Finding(
             "update_budget", WARNING if low else INFO,
             f"{budget.per_step:.3g} gradient updates per env step{total}",
             {"updates_per_env_step": _r(budget.per_step), "updates": _r(budget.updates) if budget.updates is not None
-             else None, "source": budget.source, "threshold": th["min_updates_per_step"]},
+             else None, "source": budget.source, "threshold": th.min_updates_per_step},
             ("Far too few updates for the data: Spinning Up's TD3 locks the ratio of gradient steps to env steps "
              "at 1 (it runs update_every updates every update_every steps), and SB3's TD3 defaults to "
              "train_freq=1, gradient_steps=1, also 1. The reference system's 0.02 (train_freq 50, "
@@ -527,94 +654,37 @@ def rule_learning(series: dict[str, Series], th: dict, budget: learning.UpdateBu
             [], None,
         ))
     rows = [
-        Criterion("learning_progress", "return: late third vs early third (95 % CI)", None if p is None else p.change,
-                  "improving, or too early to tell", 2,
-                  "not measured" if p is None or p.status == learning.TOO_EARLY
-                  else ("pass" if p.status == learning.IMPROVING else "fail"), gate=False),
-        Criterion("update_budget", "gradient updates per env step", None if budget is None else budget.per_step,
-                  f">= {th['min_updates_per_step']:g}", 1,
-                  "not measured" if budget is None else ("pass" if budget.per_step >= th["min_updates_per_step"]
-                                                         else "fail"), gate=False),
+        row("learning_progress", "return: late third vs early third (95 % CI)", None if p is None else p.change,
+            "improving, or too early to tell", 2, p is not None and p.status != learning.TOO_EARLY,
+            p is not None and p.status == learning.IMPROVING, gate=False),
+        row("update_budget", "gradient updates per env step", None if budget is None else budget.per_step,
+            f">= {th.min_updates_per_step:g}", 1, budget is not None,
+            budget is not None and budget.per_step >= th.min_updates_per_step, gate=False),
     ]
-    return out, rows
+    return Outcome(out, rows)
 
 
-def evaluate_rules(series: dict[str, Series], th: dict, max_grad_norm: float | None = None,
+# The rules, in the order of the criteria matrix. A new rule is one function returning an Outcome, and
+# one line here.
+RULES: tuple[Callable[[RunData], Outcome], ...] = (
+    rule_non_finite, rule_gradient_explosion, rule_dead_network, rule_clipping, rule_actor_divergence,
+    rule_critic_exploitation, rule_q_values, rule_q_stable, rule_episodes, rule_growing_losses, rule_missing,
+    rule_alerts, rule_learning, rule_episode_range,
+)
+
+
+def evaluate_rules(series: dict[str, Series], th: Thresholds | Mapping[str, float], max_grad_norm: float | None = None,
                    budget: learning.UpdateBudget | None = None) -> tuple[list[Finding], list[Criterion]]:
     """Run every rule; return the findings (most severe first) and the criteria matrix."""
+    data = RunData(series, Thresholds.of(th), max_grad_norm, budget)
     findings: list[Finding] = []
-    findings += rule_non_finite(series, th)
-    grad = rule_gradient_explosion(series, th)
-    findings += grad
-    clip, clip_checked = rule_clipping(series, th, max_grad_norm)
-    findings += clip
-    dead = rule_dead_network(series, th)
-    findings += dead
-    div, actor_growth = rule_actor_divergence(series, th)
-    findings += div
-    exploit, exploit_ratio = rule_critic_exploitation(series, th)
-    findings += exploit
-    qf, qmax = rule_q_values(series, th)
-    findings += qf
-    findings += rule_growing_losses(series, th)
-    ep, ep_ratio = rule_episodes(series, th)
-    findings += ep
-    findings += rule_missing(series)
-    findings += rule_alerts(series, th)
-    learned, learning_rows = rule_learning(series, th, budget)
-    findings += learned
-    q_growth = q_late_growth(series, th)
-    if q_growth is not None and q_growth > th["q_late_growth"]:
-        findings.append(Finding(
-            "q_value_growing", WARNING, f"Q still growing: {q_growth:.3g}x over the second half of the run",
-            {"late_growth": _r(q_growth), "threshold": th["q_late_growth"]},
-            "Mean |Q| of the last fifth of the logged updates is far above that of the middle fifth. A critic "
-            "that is converging flattens out; one that keeps multiplying is on its way to an explosion.",
-            [], tags.Q1,
-        ))
+    criteria: list[Criterion] = []
+    for rule in RULES:
+        outcome = rule(data)
+        findings += outcome.findings
+        criteria += outcome.rows
     # Most severe first; within a severity, what was measured before what was not.
     findings.sort(key=lambda f: (SEVERITY_ORDER[f.severity], f.id == "not_measured"))
-
-    def status(measured: bool, ok: bool) -> str:
-        return "not measured" if not measured else ("pass" if ok else "fail")
-
-    gtags = _grad_tags(series)
-    gmax = max((float(v.max()) for t in gtags if len(v := _finite(series[t])[1])), default=None)
-    n_bad = sum(int((~np.isfinite(s.values)).sum()) for s in series.values())
-    has = lambda fid: any(f.id == fid and f.severity != INFO for f in findings)
-    criteria = [
-        Criterion("non_finite", "no NaN/inf in any metric", float(n_bad), "= 0", 3, status(bool(series), n_bad == 0)),
-        Criterion("grad_norm", "max pre-clip gradient norm", gmax, f"< {th['grad_norm_warning']:g}", 2,
-                  status(gmax is not None, gmax is not None and gmax < th["grad_norm_warning"])),
-        Criterion("dead_network", "every gradient group alive", float(len(dead)), "= 0 dead groups", 3,
-                  status(bool(gtags), not dead)),
-        Criterion("clipping", "post-clip norm within max_grad_norm", None if not clip_checked else float(len(clip)),
-                  f"<= {max_grad_norm:g}" if max_grad_norm else "needs max_grad_norm", 1,
-                  status(bool(clip_checked), not any(f.id == "clipping_not_applied" for f in clip))),
-        Criterion("actor_loss", "actor loss stable (no exponential divergence)",
-                  actor_growth, f"not > {th['actor_loss_growth']:g}x early level on an exponential trend", 3,
-                  status(actor_growth is not None, not has("actor_loss_divergence"))),
-        Criterion("critic_exploitation", "|Q(s, pi(s))| / max |Q| on data", exploit_ratio,
-                  f"< {th['exploitation_factor']:g}", 3, status(exploit_ratio is not None, not exploit)),
-        Criterion("q_value", "max |Q1|, |Q2|", qmax, f"< {th['q_abs_max']:g}", 2,
-                  status(qmax is not None, qmax is not None and qmax < th["q_abs_max"])),
-        Criterion("q_stable", "mean |Q| last fifth / middle fifth", q_growth, f"<= {th['q_late_growth']:g}", 2,
-                  status(q_growth is not None, q_growth is not None and q_growth <= th["q_late_growth"])),
-        Criterion("episode_length", "recent / exploration episode length", ep_ratio,
-                  f">= {th['early_termination_ratio']:g}", 1,
-                  status(ep_ratio is not None, ep_ratio is None or ep_ratio >= th["early_termination_ratio"])),
-    ]
-    criteria += learning_rows
-    lo, hi = th["episode_length_min"], th["episode_length_max"]
-    if lo > 0 or np.isfinite(hi):
-        if ep_ratio is None:
-            # A later stage's run has no exploration phase to compare with; the range below judges
-            # its episode lengths instead of an unmeasurable ratio (which would block --strict forever).
-            criteria = [c for c in criteria if c.id != "episode_length"]
-        recent = recent_episode_length(series)
-        criteria.append(Criterion(
-            "episode_length_range", "mean length of the last fifth of episodes", recent, f"in [{lo:g}, {hi:g}]", 2,
-            status(recent is not None, recent is not None and lo <= recent <= hi)))
     return findings, criteria
 
 
@@ -627,7 +697,7 @@ def verdict(findings: list[Finding], gate: list[Criterion] | None = None) -> str
     severities = {f.severity for f in findings}
     statuses = {c.status for c in gate or [] if c.gate}
     if CRITICAL in severities or "fail" in statuses:
-        return "NO-GO"
+        return verdicts.NO_GO
     if WARNING in severities or "not measured" in statuses:
-        return "GO WITH WARNINGS"
-    return "GO"
+        return verdicts.GO_WITH_WARNINGS
+    return verdicts.GO

@@ -32,6 +32,7 @@ from td3drive import tags
 from td3drive.analysis import stats
 from td3drive.analysis.events import EventReadError, read_run
 from td3drive.files import atomic_write, read_json, write_json
+from td3drive.verdicts import GO, GO_WITH_WARNINGS, NO_GO
 
 SWEEP_SCHEMA = "td3drive.sweep/1"
 REPORT_SCHEMA = "td3drive.sweep_report/1"
@@ -82,7 +83,9 @@ def load_spec(root: str | Path) -> dict:
     try:
         spec = json.loads(path.read_text())
     except OSError as e:
-        raise SweepReportError(f"'{root}': not a sweep directory (cannot read {SWEEP_FILE}: {e.strerror or e})") from None
+        raise SweepReportError(
+            f"'{root}': not a sweep directory (cannot read {SWEEP_FILE}: {e.strerror or e})"
+        ) from None
     except ValueError as e:
         raise SweepReportError(f"'{path}': not valid JSON ({e})") from None
     if not isinstance(spec, dict) or spec.get("schema") != SWEEP_SCHEMA:
@@ -137,9 +140,9 @@ def summarize(spec: dict, outcomes: list[TrialOutcome], finals_by_setting: list[
             iqm=stats.iqm(finals) if has else None,
             ci=stats.bootstrap_ci(finals, reps=reps, seed=seed) if len(finals) >= 2 else None,
             mean=float(finals.mean()) if has else None, std=float(finals.std(ddof=1)) if len(finals) >= 2 else None,
-            go=sum(o.verdict == "GO" for o in mine),
-            go_with_warnings=sum(o.verdict == "GO WITH WARNINGS" for o in mine),
-            no_go=sum(o.verdict == "NO-GO" for o in mine),
+            go=sum(o.verdict == GO for o in mine),
+            go_with_warnings=sum(o.verdict == GO_WITH_WARNINGS for o in mine),
+            no_go=sum(o.verdict == NO_GO for o in mine),
             guard_stops=sum(o.status == GUARD_STOP for o in mine),
             missing=sum(o.status not in (FINISHED, GUARD_STOP) for o in mine),
         ))
@@ -182,51 +185,70 @@ def _fmt(v: float | None, digits: int = 1) -> str:
     return "—" if v is None else f"{v:,.{digits}f}"
 
 
-def to_markdown(spec: dict, metric: str, rows: list[SettingSummary], matrix: list[list[dict | None]],
-                outcomes: list[TrialOutcome], reps: int, plot: str | None) -> str:
-    n_settings, n_seeds = len(spec["settings"]), len(spec["seeds"])
-    lines = [f"# Sweep report: {n_settings} setting{'s' * (n_settings != 1)} x {n_seeds} seed{'s' * (n_seeds != 1)}", "",
-             f"Metric: `{metric}`, final value = each trial's last evaluation. IQM = mean of the middle 50 % "
-             f"of the seeds' final values; 95 % CI from a stratified bootstrap ({reps:,} replicates, percentile). "
-             "Trials the guard stopped keep their last evaluation; crashed or unfinished trials are counted as "
-             "missing.", "",
-             "| setting | seeds used | IQM [95% CI] | mean ± std | GO | GO w/ warnings | NO-GO | guard stops | missing |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        ci = "" if r.ci is None else f" [{_fmt(r.ci[0])}, {_fmt(r.ci[1])}]"
-        spread = _fmt(r.mean) + ("" if r.std is None else f" ± {_fmt(r.std)}")
-        lines.append(f"| `{r.label}` | {r.used}/{r.seeds} | {_fmt(r.iqm)}{ci} | {spread} | "
-                     f"{r.go}/{r.seeds} | {r.go_with_warnings} | {r.no_go} | {r.guard_stops} | {r.missing} |")
-    if len(rows) > 1:
-        lines += ["", "## Probability of improvement", "",
-                  "P(row > column): the chance that a random seed of the row's setting ends with a higher "
-                  f"`{metric}` than a random seed of the column's (ties count one half), with its 95 % CI. "
-                  "0.5 = no difference; a CI that contains 0.5 means the seeds cannot tell the two apart.", "",
-                  "| | " + " | ".join(f"`{r.label}`" for r in rows) + " |", "|---" * (len(rows) + 1) + "|"]
-        for r, cells in zip(rows, matrix):
-            text = []
-            for cell in cells:
-                if cell is None:
-                    text.append("—")
-                else:
-                    ci = "" if cell["ci"] is None else f" [{cell['ci'][0]:.2f}, {cell['ci'][1]:.2f}]"
-                    text.append(f"{cell['p']:.2f}{ci}")
-            lines.append(f"| `{r.label}` | " + " | ".join(text) + " |")
-        ranked = sorted((r for r in rows if r.iqm is not None), key=lambda r: -r.iqm)
-        if len(ranked) >= 2:
-            a, b = ranked[0], ranked[1]
-            cell = matrix[rows.index(a)][rows.index(b)]
-            sure = cell is not None and cell["ci"] is not None and cell["ci"][0] > 0.5
-            lines += ["", f"Highest IQM: `{a.label}`; P(`{a.label}` > `{b.label}`) = {cell['p']:.2f}"
-                      + (" — its CI excludes 0.5." if sure else " — not distinguishable from the runner-up with these seeds.")]
-    lines += ["", "## Trials", "", "| trial | seed | status | verdict | steps | final | report |", "|---|---|---|---|---|---|---|"]
+def _improvement_section(rows: list[SettingSummary], matrix: list[list[dict | None]], metric: str) -> list[str]:
+    """The probability-of-improvement matrix and the verdict on the best setting (more than one setting)."""
+    lines = ["", "## Probability of improvement", "",
+              "P(row > column): the chance that a random seed of the row's setting ends with a higher "
+              f"`{metric}` than a random seed of the column's (ties count one half), with its 95 % CI. "
+              "0.5 = no difference; a CI that contains 0.5 means the seeds cannot tell the two apart.", "",
+              "| | " + " | ".join(f"`{r.label}`" for r in rows) + " |", "|---" * (len(rows) + 1) + "|"]
+    for r, cells in zip(rows, matrix):
+        text = []
+        for cell in cells:
+            if cell is None:
+                text.append("—")
+            else:
+                ci = "" if cell["ci"] is None else f" [{cell['ci'][0]:.2f}, {cell['ci'][1]:.2f}]"
+                text.append(f"{cell['p']:.2f}{ci}")
+        lines.append(f"| `{r.label}` | " + " | ".join(text) + " |")
+    ranked = sorted((r for r in rows if r.iqm is not None), key=lambda r: -r.iqm)
+    if len(ranked) >= 2:
+        a, b = ranked[0], ranked[1]
+        cell = matrix[rows.index(a)][rows.index(b)]
+        sure = cell is not None and cell["ci"] is not None and cell["ci"][0] > 0.5
+        verdict = " — its CI excludes 0.5." if sure else " — not distinguishable from the runner-up with these seeds."
+        lines += ["", f"Highest IQM: `{a.label}`; P(`{a.label}` > `{b.label}`) = {cell['p']:.2f}{verdict}"]
+    return lines
+
+
+def _trials_table(outcomes: list[TrialOutcome]) -> list[str]:
+    """One row per trial: status (with the guard stop or error), verdict, steps, final value, report link."""
+    lines = ["", "## Trials", "", "| trial | seed | status | verdict | steps | final | report |",
+             "|---|---|---|---|---|---|---|"]
     for o in outcomes:
         note = o.error or o.guard_stop
         note = "" if not note else f" ({note[:117]}...)" if len(note) > 120 else f" ({note})"
         note = note.replace("|", "\\|")  # a pipe inside a cell would end it
         link = f"[report]({o.run_dir}/report.md)" if o.verdict else "—"
         steps = "—" if o.steps is None else f"{o.steps:,}"
-        lines.append(f"| {o.name} | {o.seed} | {o.status}{note} | {o.verdict or '—'} | {steps} | {_fmt(o.final)} | {link} |")
+        lines.append(
+            f"| {o.name} | {o.seed} | {o.status}{note} | {o.verdict or '—'} | {steps} | {_fmt(o.final)} | {link} |"
+        )
+    return lines
+
+
+def to_markdown(spec: dict, metric: str, rows: list[SettingSummary], matrix: list[list[dict | None]],
+                outcomes: list[TrialOutcome], reps: int, plot: str | None) -> str:
+    n_settings, n_seeds = len(spec["settings"]), len(spec["seeds"])
+    lines = [
+        f"# Sweep report: {n_settings} setting{'s' * (n_settings != 1)} x {n_seeds} seed{'s' * (n_seeds != 1)}",
+        "",
+        f"Metric: `{metric}`, final value = each trial's last evaluation. IQM = mean of the middle 50 % "
+        f"of the seeds' final values; 95 % CI from a stratified bootstrap ({reps:,} replicates, percentile). "
+        "Trials the guard stopped keep their last evaluation; crashed or unfinished trials are counted as "
+        "missing.",
+        "",
+        "| setting | seeds used | IQM [95% CI] | mean ± std | GO | GO w/ warnings | NO-GO | guard stops | missing |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        ci = "" if r.ci is None else f" [{_fmt(r.ci[0])}, {_fmt(r.ci[1])}]"
+        spread = _fmt(r.mean) + ("" if r.std is None else f" ± {_fmt(r.std)}")
+        lines.append(f"| `{r.label}` | {r.used}/{r.seeds} | {_fmt(r.iqm)}{ci} | {spread} | "
+                     f"{r.go}/{r.seeds} | {r.go_with_warnings} | {r.no_go} | {r.guard_stops} | {r.missing} |")
+    if len(rows) > 1:
+        lines += _improvement_section(rows, matrix, metric)
+    lines += _trials_table(outcomes)
     if plot:
         lines += ["", f"![{metric} across seeds]({plot})"]
     return "\n".join(lines) + "\n"

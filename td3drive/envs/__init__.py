@@ -1,35 +1,69 @@
-"""Environment backends, all yielding the observation/action contract of DESIGN.md."""
+"""Environment backends, all yielding the observation/action contract of docs/ARCHITECTURE.md.
+
+:data:`BACKENDS` is the one place a backend is named: the config's allowed ``env.name`` values and
+scenarios, :func:`vector_dim`, :func:`make_env` and the CLI help all read it. A backend module exports
+
+- ``VECTOR_DIM``: length k of its ``vector`` observation;
+- ``SCENARIOS``: backend name -> the ``env.scenario`` values it allows (a module may serve several names);
+- ``make(cfg: EnvConfig, training: bool) -> gym.Env``: the env under the contract;
+- optionally ``SINGLE_PROCESS = True`` (its envs must live in the training process, one at a time: every
+  CARLA env drives the one synchronous-mode server) and ``RGB_VIEW = True`` (its env has ``rgb_view()``,
+  the simulator's colour frame that ``eval --video`` shows).
+
+Adding a backend is one module and one line here. This package imports no simulator until a backend
+is used, so the config can read the registry.
+"""
 
 from __future__ import annotations
 
-import gymnasium as gym
+import importlib
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-from td3drive.config import Config, EnvConfig
-from td3drive.envs.contract import BackendUnavailable, BlankFrameError
+if TYPE_CHECKING:
+    import gymnasium as gym
 
-__all__ = ["BackendUnavailable", "BlankFrameError", "SINGLE_PROCESS", "make_env", "vector_dim"]
+    from td3drive.config import Config, EnvConfig
 
-# Backends whose envs must live in the training process, one at a time per worker: every CARLA env
-# drives the one synchronous-mode server, so evaluation runs in-process with one env.
-SINGLE_PROCESS = frozenset({"carla"})
-# Backends whose env has ``rgb_view()``: the simulator's colour frame (``eval --video`` shows it). Asking
-# another backend's vector env for it would end its worker processes, so callers check this set.
-RGB_VIEW = frozenset({"carracing", "highway", "racetrack"})
+__all__ = ["BACKENDS", "BackendUnavailable", "BlankFrameError", "backend", "has_rgb_view", "make_env",
+           "scenarios", "single_process", "vector_dim"]
+
+# backend name -> the module that implements it
+BACKENDS: dict[str, str] = {
+    "carracing": "td3drive.envs.carracing",  # gymnasium CarRacing-v3
+    "lanekeep": "td3drive.envs.lanekeep",  # the tiny built-in visual task of the tests
+    "highway": "td3drive.envs.highway",  # highway-env (extra `highway`)
+    "racetrack": "td3drive.envs.highway",
+    "carla": "td3drive.envs.carla_backend",  # a CARLA server (extra `carla`)
+}
+
+
+def backend(name: str) -> ModuleType:
+    """The module of backend ``name`` (imported on first use)."""
+    if name not in BACKENDS:
+        raise ValueError(f"unknown env {name!r}; allowed: {', '.join(BACKENDS)}")
+    return importlib.import_module(BACKENDS[name])
 
 
 def vector_dim(name: str) -> int:
     """Length k of the ``vector`` observation of backend ``name``."""
-    if name == "carracing":
-        from td3drive.envs.carracing import VECTOR_DIM
-    elif name == "lanekeep":
-        from td3drive.envs.lanekeep import VECTOR_DIM
-    elif name in ("highway", "racetrack"):
-        from td3drive.envs.highway import VECTOR_DIM
-    elif name == "carla":
-        from td3drive.envs.carla_backend import VECTOR_DIM
-    else:
-        raise ValueError(f"unknown env {name!r}")
-    return VECTOR_DIM
+    return backend(name).VECTOR_DIM
+
+
+def scenarios(name: str) -> tuple[int, ...]:
+    """The ``env.scenario`` values backend ``name`` allows."""
+    return tuple(backend(name).SCENARIOS[name])
+
+
+def single_process(name: str) -> bool:
+    """Its envs must live in the training process, one at a time (evaluation runs in-process, one env)."""
+    return bool(getattr(backend(name), "SINGLE_PROCESS", False))
+
+
+def has_rgb_view(name: str) -> bool:
+    """Its env has ``rgb_view()``. Asking another backend's vector env for it would end its worker
+    processes, so callers check this first."""
+    return bool(getattr(backend(name), "RGB_VIEW", False))
 
 
 def make_env(cfg: Config | EnvConfig, training: bool = False) -> gym.Env:
@@ -39,32 +73,14 @@ def make_env(cfg: Config | EnvConfig, training: bool = False) -> gym.Env:
     adds the training-only episode rules (CarRacing's ``env.no_progress_frames``); evaluation
     envs keep the stock rules.
     """
-    if isinstance(cfg, Config):
-        cfg = cfg.env
-    kwargs = dict(
-        action_repeat=cfg.action_repeat,
-        max_episode_frames=cfg.max_episode_frames,
-        blank_frame_steps=cfg.blank_frame_steps,
-    )
-    if cfg.name == "carracing":
-        from td3drive.envs.carracing import make_carracing
+    env_cfg = getattr(cfg, "env", cfg)
+    return backend(env_cfg.name).make(env_cfg, training)
 
-        return make_carracing(**kwargs, fast_render=cfg.fast_render,
-                              no_progress_frames=cfg.no_progress_frames if training else 0)
-    if cfg.name == "lanekeep":
-        from td3drive.envs.lanekeep import make_lanekeep
 
-        return make_lanekeep(**kwargs)
-    if cfg.name in ("highway", "racetrack"):
-        from td3drive.envs.highway import make_highway
+def __getattr__(name: str) -> Any:
+    # The contract's errors, without importing gymnasium for a caller that only reads the registry.
+    if name in ("BackendUnavailable", "BlankFrameError"):
+        from td3drive.envs import contract
 
-        weights = {k: getattr(cfg, k) for k in ("target_speed", "reward_progress", "reward_centering",
-                                                "reward_speed", "collision_penalty", "offroad_penalty")}
-        return make_highway(cfg.name, cfg.scenario, cfg.max_episode_frames, cfg.blank_frame_steps, weights,
-                            policy_frequency=cfg.policy_frequency, route_length_m=cfg.route_length_m,
-                            steer_deg=cfg.max_steer_deg)
-    if cfg.name == "carla":
-        from td3drive.envs.carla_backend import make_carla
-
-        return make_carla(cfg, **kwargs)
-    raise ValueError(f"unknown env {cfg.name!r}")
+        return getattr(contract, name)
+    raise AttributeError(f"module 'td3drive.envs' has no attribute {name!r}")

@@ -45,7 +45,9 @@ from td3drive.envs.geometry import to_ego_frame, wrap_angle
 
 VECTOR_DIM = 13
 NPC_VEHICLES = {0: 20, 1: 50, 2: 100}
-SCENARIOS = tuple(NPC_VEHICLES)
+SCENARIOS = {"carla": tuple(NPC_VEHICLES)}
+# Every CARLA env drives the one synchronous-mode server: envs live in the training process, one at a time.
+SINGLE_PROCESS = True
 FIXED_DELTA_S = 0.05
 CAMERA = {"image_size_x": "800", "image_size_y": "600", "fov": "90"}
 CAMERA_X_M, CAMERA_Z_M = 2.0, 1.5
@@ -83,7 +85,9 @@ def project_on_route(route_xy: np.ndarray, cum: np.ndarray, position: np.ndarray
     return float(s), float(lateral), heading
 
 
-def points_ahead(route_xy: np.ndarray, cum: np.ndarray, s: float, distances: tuple[float, ...] = WAYPOINT_DISTANCES_M) -> np.ndarray:
+def points_ahead(
+    route_xy: np.ndarray, cum: np.ndarray, s: float, distances: tuple[float, ...] = WAYPOINT_DISTANCES_M
+) -> np.ndarray:
     """Route points ``distances`` metres ahead of arclength ``s`` (clamped to the route's end) -> ``[n, 2]``."""
     targets = np.minimum(s + np.asarray(distances), cum[-1])
     return np.stack([np.interp(targets, cum, route_xy[:, 0]), np.interp(targets, cum, route_xy[:, 1])], axis=1)
@@ -111,7 +115,8 @@ def carla_reward(speed_kmh: float, lateral_m: float, steer_change: float, progre
         "efficiency": w["reward_efficiency"] * max(1.0 - abs(speed_kmh - target) / target, -1.0),
         "lane_keeping": -w["reward_centering"] * min(abs(lateral_m) / LANE_HALF_WIDTH_M, 1.0),
         "comfort": -w["reward_comfort"] * abs(steer_change),
-        "safety": -(w["collision_penalty"] if collision else 0.0) - (w["lane_invasion_penalty"] if lane_invasion else 0.0),
+        "safety": -(w["collision_penalty"] if collision else 0.0)
+        - (w["lane_invasion_penalty"] if lane_invasion else 0.0),
         "progress": w["reward_progress"] * progress_m / (target / 3.6 * FIXED_DELTA_S),
     }
 
@@ -202,7 +207,9 @@ class CarlaEnv(gym.Env):
         self._collisions: list[int] = []
         self._invasions: list[int] = []
         self._route_planner = _global_route_planner()
-        self.route_note = "GlobalRoutePlanner" if self._route_planner else "lane following (no CARLA agents package found)"
+        self.route_note = (
+            "GlobalRoutePlanner" if self._route_planner else "lane following (no CARLA agents package found)"
+        )
 
     # -- actors --------------------------------------------------------------------------------
     def _destroy_actors(self) -> None:
@@ -255,7 +262,10 @@ class CarlaEnv(gym.Env):
         if self._route_planner is not None:
             planner = self._route_planner(self.map, 2.0)
             goal = start_wp.next(self.route_length_m)[0].transform.location
-            xy = [(wp.transform.location.x, wp.transform.location.y) for wp, _ in planner.trace_route(start.location, goal)]
+            xy = [
+                (wp.transform.location.x, wp.transform.location.y)
+                for wp, _ in planner.trace_route(start.location, goal)
+            ]
         else:
             wp, xy = start_wp, []
             for _ in range(int(self.route_length_m / 2.0) + 1):
@@ -318,12 +328,21 @@ class CarlaEnv(gym.Env):
         self._invasions.clear()
         progress = s - self._s
         self._s = s
-        terms = carla_reward(speed * 3.6, lateral, control["steer"] - self._steer, progress, collision, invasion, self.weights)
+        terms = carla_reward(
+            speed * 3.6, lateral, control["steer"] - self._steer, progress, collision, invasion, self.weights
+        )
         self._steer = control["steer"]
         done = s >= self.cum[-1] - 2.0
         offroad = abs(lateral) > OFFROAD_M
-        info = {"reward_terms": terms, "distance_m": progress, "route_length_m": float(self.cum[-1]),
-                "collision": collision, "lane_invasion": invasion, "speed_mps": speed, "is_success": done and not collision}
+        info = {
+            "reward_terms": terms,
+            "distance_m": progress,
+            "route_length_m": float(self.cum[-1]),
+            "collision": collision,
+            "lane_invasion": invasion,
+            "speed_mps": speed,
+            "is_success": done and not collision,
+        }
         return image, float(sum(terms.values())), bool(collision or offroad or done), False, info
 
     def close(self) -> None:
@@ -338,9 +357,25 @@ def make_carla(cfg, max_episode_frames: int, blank_frame_steps: int, action_repe
     """The CARLA backend under the contract (``cfg`` is the env config section)."""
     from td3drive.envs.contract import apply_contract
 
-    weights = {k: getattr(cfg, k) for k in ("carla_target_kmh", "reward_efficiency", "reward_centering", "reward_comfort",
-                                            "collision_penalty", "lane_invasion_penalty", "reward_progress")}
+    weights = {
+        k: getattr(cfg, k)
+        for k in (
+            "carla_target_kmh",
+            "reward_efficiency",
+            "reward_centering",
+            "reward_comfort",
+            "collision_penalty",
+            "lane_invasion_penalty",
+            "reward_progress",
+        )
+    }
     env = CarlaEnv(cfg.carla_host, cfg.carla_port, cfg.carla_timeout, cfg.carla_town, cfg.scenario,
                    cfg.carla_spawn_point, cfg.route_length_m, weights, seed=seed)
     return apply_contract(env, vector_dim=VECTOR_DIM, ego_vector=env.ego_vector, action_repeat=action_repeat,
                           max_episode_frames=max_episode_frames, blank_frame_steps=blank_frame_steps)
+
+
+def make(cfg, training: bool = False) -> gym.Env:
+    """The registry's constructor (``cfg``: the env config section)."""
+    return make_carla(cfg, max_episode_frames=cfg.max_episode_frames, blank_frame_steps=cfg.blank_frame_steps,
+                      action_repeat=cfg.action_repeat)

@@ -39,15 +39,15 @@ from gymnasium.envs.box2d.car_racing import (
 from pygame import gfxdraw
 
 from td3drive.envs.contract import ThrottleBrakeAction, apply_contract
+from td3drive.envs.geometry import wrap_angle
 
 VECTOR_DIM = 14
+SCENARIOS = {"carracing": (0,)}
+RGB_VIEW = True  # CarRacingEgo.rgb_view: the colour frame
+FRAMES_PER_S = 50  # Box2D steps per simulated second (real-time playback of eval --video)
 N_WAYPOINTS = 5
 WAYPOINT_STRIDE = 2
 SPEED_SCALE = 50.0
-
-
-def _wrap_angle(a: float) -> float:
-    return (a + math.pi) % (2 * math.pi) - math.pi
 
 
 def ego_state(
@@ -70,7 +70,7 @@ def ego_state(
     seg /= max(float(np.hypot(*seg)), 1e-9)
     rel = position - track[i]
     lateral = (seg[0] * rel[1] - seg[1] * rel[0]) / half_width
-    heading_error = _wrap_angle(math.atan2(forward[1], forward[0]) - math.atan2(seg[1], seg[0]))
+    heading_error = wrap_angle(math.atan2(forward[1], forward[0]) - math.atan2(seg[1], seg[0]))
     ahead = track[(i + WAYPOINT_STRIDE * np.arange(1, N_WAYPOINTS + 1)) % n] - position
     waypoints = np.stack([ahead @ forward, ahead @ left], axis=1) / half_width
     head = [float(velocity @ forward) / SPEED_SCALE, yaw_rate, lateral, heading_error]
@@ -227,3 +227,9 @@ def make_carracing(action_repeat: int, max_episode_frames: int, blank_frame_step
         blank_frame_steps=blank_frame_steps,
         blank_hint="CarRacing renders with pygame; check that pygame can create an offscreen surface",
     )
+
+
+def make(cfg, training: bool = False) -> gym.Env:
+    """The registry's constructor (``cfg``: the env config section; ``training`` adds the no-progress rule)."""
+    return make_carracing(cfg.action_repeat, cfg.max_episode_frames, cfg.blank_frame_steps, fast_render=cfg.fast_render,
+                          no_progress_frames=cfg.no_progress_frames if training else 0)

@@ -63,6 +63,7 @@ TRAFFIC = {
     2: {"vehicles_count": 50, "vehicles_density": 1.5},  # heavy
 }
 SCENARIOS = {"highway": tuple(TRAFFIC), "racetrack": (0,)}
+RGB_VIEW = True  # HighwayEgo.rgb_view: the colour frame
 # Steering angle at |steer| = 1 when env.max_steer_deg is null. highway-env's own +-45 deg takes a
 # uniformly random policy off the highway in 2.5 steps on average (0.5 s; 5 deg: 20 steps), too short
 # to explore; the racetrack's curves need ~12 deg (5 m wheelbase, ~25 m radius).
@@ -143,7 +144,9 @@ class HighwayEgo(gym.Wrapper):
         s, _ = lane.local_coordinates(v.position)
         speed, _, offset, error = self._geometry()
         ahead = to_ego_frame(lane_points_ahead(network, v.lane_index, s, WAYPOINT_DISTANCES_M), v.position, v.heading)
-        return np.concatenate([[speed / SPEED_SCALE, offset, error], (ahead / WAYPOINT_SCALE).ravel()]).astype(np.float32)
+        return np.concatenate([[speed / SPEED_SCALE, offset, error], (ahead / WAYPOINT_SCALE).ravel()]).astype(
+            np.float32
+        )
 
     def reset(self, **kwargs):
         obs, info = self.env.reset(**kwargs)
@@ -209,3 +212,13 @@ def make_highway(
     hint = BLANK_HINT if os.environ.get("SDL_VIDEODRIVER") == "dummy" else ""
     wrapped = BlankFrameCheck(wrapped, blank_frame_steps, hint)
     return EgoDictObservation(wrapped, VECTOR_DIM, ego.ego_vector)
+
+
+def make(cfg, training: bool = False) -> gym.Env:
+    """The registry's constructor for ``highway`` and ``racetrack`` (``cfg``: the env config section).
+    ``env.action_repeat`` does not apply: the agent step is ``env.policy_frequency``."""
+    weights = {k: getattr(cfg, k) for k in ("target_speed", "reward_progress", "reward_centering", "reward_speed",
+                                            "collision_penalty", "offroad_penalty")}
+    return make_highway(cfg.name, cfg.scenario, cfg.max_episode_frames, cfg.blank_frame_steps, weights,
+                        policy_frequency=cfg.policy_frequency, route_length_m=cfg.route_length_m,
+                        steer_deg=cfg.max_steer_deg)

@@ -22,6 +22,7 @@ from gymnasium import spaces
 from td3drive.envs.contract import IMAGE_SIZE, apply_contract
 
 VECTOR_DIM = 2
+SCENARIOS = {"lanekeep": (0,)}
 MAX_CURVATURE = 0.05
 STEER_GAIN = 0.2
 NOISE_STD = 0.02
@@ -65,7 +66,9 @@ class LaneKeepEnv(gym.Env):
     def _frame(self) -> np.ndarray:
         # The lane centre seen from the car: shifted right when the car is left of centre, and bent
         # by the curvature further ahead (top rows), so the image alone shows what to steer.
-        centre = IMAGE_SIZE / 2 - self.offset * LANE_HALF_WIDTH_PX + 0.03 * self.curvature / MAX_CURVATURE * self._ahead**1.5
+        centre = (
+            IMAGE_SIZE / 2 - self.offset * LANE_HALF_WIDTH_PX + 0.03 * self.curvature / MAX_CURVATURE * self._ahead**1.5
+        )
         dist = np.abs(self._cols - centre)
         frame = np.full((IMAGE_SIZE, IMAGE_SIZE), 30, np.uint8)
         frame[dist < LANE_HALF_WIDTH_PX] = 110
@@ -85,3 +88,8 @@ def make_lanekeep(action_repeat: int, max_episode_frames: int, blank_frame_steps
         max_episode_frames=max_episode_frames,
         blank_frame_steps=blank_frame_steps,
     )
+
+
+def make(cfg, training: bool = False) -> gym.Env:
+    """The registry's constructor (``cfg``: the env config section)."""
+    return make_lanekeep(cfg.action_repeat, cfg.max_episode_frames, cfg.blank_frame_steps)
