@@ -1,6 +1,6 @@
 """The live guard: reads each update's telemetry in the training process, raises alerts, asks to stop.
 
-Alerts (tags of DESIGN.md, thresholds from the ``guard:`` config section):
+Alerts (tags of docs/ARCHITECTURE.md, thresholds from the ``guard:`` config section):
 
 - ``non_finite``: any loss, Q value or gradient norm of the update is NaN or infinite. The agent
   never applies such an update (``TD3`` skips the optimizer step and counts it).

@@ -1,6 +1,6 @@
 """TensorBoard tag names: the telemetry contract shared by the trainer and the analyzer.
 
-One place per fact (DESIGN.md): the trainer writes these names and the analyzer reads them.
+One place per fact (docs/ARCHITECTURE.md): the trainer writes these names and the analyzer reads them.
 Names follow the reference system so that its old runs can be analyzed too. This module imports
 nothing heavy so that ``td3drive.analysis`` can use it without torch.
 """
@@ -32,7 +32,7 @@ Q2 = "train/q2_value"
 Q_PI = "train/q_pi"
 TARGET_Q = "train/target_q"
 TD_ERROR = "train/td_error"
-# Not in DESIGN's table: optimizer steps skipped so far because a loss or gradient was non-finite.
+# Added to the reference system's tags: optimizer steps skipped so far because a loss or gradient was non-finite.
 SKIPPED_UPDATES = "train/skipped_updates"
 
 EPISODE_REWARD = "train/episode_reward"
@@ -41,7 +41,7 @@ EPISODE_LENGTH = "train/episode_length"
 EVAL_MEAN_REWARD = "eval/mean_reward"
 EVAL_MEAN_LENGTH = "eval/mean_length"
 EVAL_SUCCESS_RATE = "eval/success_rate"
-# Route backends only (td3drive/metrics.py): not in DESIGN's table, which allows backend additions.
+# Route backends only (td3drive/metrics.py): added to the reference system's tags.
 EVAL_ROUTE_COMPLETION = "eval/route_completion"
 EVAL_COLLISIONS_PER_KM = "eval/collisions_per_km"
 EVAL_LANE_INVASIONS_PER_KM = "eval/lane_invasions_per_km"
@@ -74,11 +74,11 @@ def env_reward(term: str) -> str:
 ENV_STEPS_PER_S = "progress/env_steps_per_s"
 UPDATES_PER_S = "progress/updates_per_s"
 BUFFER_SIZE = "progress/buffer_size"
-# Not in DESIGN's table: simulator frames so far (agent steps x action repeat, fewer at episode ends),
+# Added to the reference system's tags: simulator frames so far (agent steps x action repeat, fewer at episode ends),
 # the x axis published CarRacing results use; and the current exploration noise std.
 FRAMES = "progress/frames"
 EXPLORATION_STD = "progress/exploration_std"
-# Not in DESIGN's table: evaluations skipped so far because a newer policy snapshot replaced them
+# Added to the reference system's tags: evaluations skipped so far because a newer policy snapshot replaced them
 # while the asynchronous evaluator was still busy (written when one is skipped).
 EVALS_SKIPPED = "progress/evals_skipped"
 

@@ -103,7 +103,7 @@ class Critic(nn.Module):
 
 
 def parameter_groups(actor: Actor, critic: Critic) -> dict[str, list[nn.Parameter]]:
-    """The gradient groups of DESIGN.md's telemetry; empty groups are left out."""
+    """The gradient groups of docs/ARCHITECTURE.md's telemetry; empty groups are left out."""
     groups = {
         "actor_cnn": list(actor.encoder.cnn.parameters()) if actor.encoder is not None else [],
         "actor_mlp": (list(actor.encoder.vector.parameters()) if actor.encoder is not None else [])

@@ -1,4 +1,4 @@
-"""Wrappers that put any backend under the observation/action contract of DESIGN.md.
+"""Wrappers that put any backend under the observation/action contract of docs/ARCHITECTURE.md.
 
 A backend provides a single-frame uint8 image observation ``[H, W]`` (or RGB ``[H, W, 3]``) and an
 ``ego_vector()`` method (float32 ``[k]``). These wrappers add action repeat, the time limit, the

@@ -196,7 +196,7 @@ def make_highway(
     road: str, scenario: int, max_episode_frames: int, blank_frame_steps: int, weights: dict[str, float],
     policy_frequency: int = 5, route_length_m: float = 1000.0, steer_deg: float | None = None,
 ) -> gym.Env:
-    """``road`` is ``highway`` or ``racetrack``; the result meets the contract of DESIGN.md."""
+    """``road`` is ``highway`` or ``racetrack``; the result meets the contract of docs/ARCHITECTURE.md."""
     try:
         import highway_env  # noqa: F401  (registers the envs)
     except ImportError:
