@@ -12,7 +12,6 @@ angle and negated (contract: steer + = right, the ego frame's y is to the left).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,14 +29,27 @@ class VehicleModel:
     max_accel_mps2: float  # |acceleration| at throttle_brake = +-1
 
 
-# highway-env: bicycle model with the 5 m vehicle length as wheelbase, +-5 m/s^2; the steering range
-# comes from env.max_steer_deg (controller_for), 45 deg here is highway-env's own default.
-# CARLA's Lincoln MKZ / Tesla Model 3 class: ~2.9 m wheelbase, ~70 deg max wheel angle, ~4 m/s^2.
-VEHICLES = {
-    "highway": VehicleModel(5.0, math.pi / 4, 5.0),
-    "racetrack": VehicleModel(5.0, math.pi / 4, 5.0),
-    "carla": VehicleModel(2.9, math.radians(70.0), 4.0),
-}
+def route_backends() -> list[str]:
+    """The backends the baseline can drive: those whose module exports ``baseline_setup`` (route backends)."""
+    from td3drive.envs import BACKENDS, backend
+
+    return [name for name in BACKENDS if hasattr(backend(name), "baseline_setup")]
+
+
+def setup(env_cfg) -> tuple[VehicleModel, float, float]:
+    """(vehicle, target speed m/s, control period s) of the baseline on the backend of ``env_cfg``."""
+    from td3drive.envs import backend
+
+    vehicle, speed, dt = backend(env_cfg.name).baseline_setup(env_cfg)
+    return VehicleModel(*vehicle), speed, dt
+
+
+def __getattr__(name: str):
+    if name == "VEHICLES":  # backend -> its nominal vehicle (each route backend module declares it)
+        from td3drive.envs import backend
+
+        return {b: VehicleModel(*backend(b).BASELINE_VEHICLE) for b in route_backends()}
+    raise AttributeError(f"module 'td3drive.baseline' has no attribute {name!r}")
 
 
 class PIDPurePursuit:
@@ -85,19 +97,9 @@ class PIDPurePursuit:
 
 def controller_for(cfg) -> PIDPurePursuit:
     """The baseline for ``cfg.env`` (a route backend)."""
-    env = cfg.env
-    if env.name not in VEHICLES:
-        raise ValueError(f"--env {env.name}: the baseline needs a route backend ({', '.join(VEHICLES)})")
-    if env.name == "carla":
-        from td3drive.envs.carla_backend import FIXED_DELTA_S
-
-        return PIDPurePursuit(VEHICLES["carla"], env.carla_target_kmh / 3.6, FIXED_DELTA_S * env.action_repeat)
-    from dataclasses import replace
-
-    from td3drive.envs.highway import max_steer_deg
-
-    vehicle = replace(VEHICLES[env.name], max_steer_rad=math.radians(max_steer_deg(env.name, env.max_steer_deg)))
-    return PIDPurePursuit(vehicle, env.target_speed, 1.0 / env.policy_frequency)
+    if cfg.env.name not in route_backends():
+        raise ValueError(f"--env {cfg.env.name}: the baseline needs a route backend ({', '.join(route_backends())})")
+    return PIDPurePursuit(*setup(cfg.env))
 
 
 def run_baseline(cfg, run_dir: str | Path, episodes: int, workers: int):

@@ -183,6 +183,12 @@ def _check_device(name: str, command: str) -> None:
         raise UsageError(f"td3drive {command}: {e}") from None
 
 
+def _check_resume_alone(args: argparse.Namespace, command: str, metavar: str) -> None:
+    if args.run_dir or args.config:
+        raise UsageError(f"td3drive {command}: --resume {metavar} takes its config from {metavar}; "
+                         "do not combine it with --run-dir or --config")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from td3drive.signals import record_early_stop_signals
 
@@ -194,11 +200,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     overrides = _overrides(args)
     if args.resume:
         run_dir = Path(args.resume)
-        if args.run_dir or args.config:
-            raise UsageError(
-                "td3drive train: --resume RUN_DIR takes its config from RUN_DIR; "
-                "do not combine it with --run-dir or --config"
-            )
+        _check_resume_alone(args, "train", "RUN_DIR")
         if not (run_dir / "config.yaml").is_file():
             raise UsageError(f"td3drive train: --resume '{run_dir}': not a run directory (no config.yaml)")
         cfg = build_config(run_dir / "config.yaml", args.set, overrides)
@@ -252,11 +254,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     if args.resume:
         root = Path(args.resume)
-        if args.run_dir or args.config:
-            raise UsageError(
-                "td3drive validate: --resume DIR takes its config from DIR; "
-                "do not combine it with --run-dir or --config"
-            )
+        _check_resume_alone(args, "validate", "DIR")
         summary = load_summary(root)
         stages = parse_stages(args.stages) if args.stages else summary["stages"]
         if stages[: len(summary["results"])] != summary["stages"][: len(summary["results"])]:
@@ -303,14 +301,15 @@ def _print_result(header: str, result) -> None:
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
-    from td3drive.baseline import VEHICLES, run_baseline
+    from td3drive.baseline import route_backends, run_baseline
     from td3drive.config import build_config
     from td3drive.evaluate import eval_workers
 
     _check_counts(args, "baseline")
     cfg = build_config(args.config, args.set, _overrides(args))
-    if cfg.env.name not in VEHICLES:
-        raise UsageError(f"td3drive baseline: --env {cfg.env.name}: needs a route backend ({', '.join(VEHICLES)})")
+    if cfg.env.name not in route_backends():
+        raise UsageError(f"td3drive baseline: --env {cfg.env.name}: needs a route backend "
+                         f"({', '.join(route_backends())})")
     run_dir = _fresh_dir(args.run_dir, cfg, "baseline", prefix="baseline-", resumable=False)
     cfg = cfg.replace(**{"training.num_eval_episodes": args.episodes, "training.eval_workers": args.workers})
     result = run_baseline(cfg, run_dir, args.episodes, eval_workers(cfg.training, cfg.env.name))

@@ -84,9 +84,15 @@ GUARD_KEYS = ("grad_norm_warning", "grad_norm_critical", "q_abs_max", "actor_los
 
 # The reference report's section 9, applied to every stage unless a criteria file says otherwise.
 STAGE_DEFAULTS: dict[str, float] = {"grad_norm_warning": 10_000.0, "q_abs_max": 1_000.0}
-# Shortest healthy mean episode of a stage, as a fraction of the longest in agent steps: CarRacing ends an
-# episode early only by leaving the playfield; LaneKeep by leaving the lane (random: a few dozen steps).
-STAGE_MIN_EPISODE_FRACTION: dict[str, float] = {"carracing": 0.1, "lanekeep": 0.2}
+
+
+def _backend_fact(env: str | None, name: str, default: Any) -> Any:
+    """A fact a backend module declares (``STAGE_MIN_EPISODE_FRACTION``, ``USES_ACTION_REPEAT``), or
+    ``default`` for a backend it does not know (a run of another tool). Imports that backend's module
+    (no torch, no simulator server)."""
+    from td3drive.envs import BACKENDS, backend
+
+    return getattr(backend(env), name, default) if env in BACKENDS else default
 
 
 class CriteriaError(ValueError):
@@ -153,10 +159,11 @@ def resolve(
         # Episode lengths are logged in agent steps; runs before the frame-based limit had max_episode_steps.
         max_steps = env_cfg.get("max_episode_steps")
         if max_steps is None and isinstance(env_cfg.get("max_episode_frames"), (int, float)):
-            repeat = env_cfg.get("action_repeat") if env != "highway" and env != "racetrack" else 1
+            repeat = env_cfg.get("action_repeat") if _backend_fact(env, "USES_ACTION_REPEAT", True) else 1
             max_steps = -(-env_cfg["max_episode_frames"] // (repeat if isinstance(repeat, int) and repeat > 0 else 1))
-        if env in STAGE_MIN_EPISODE_FRACTION and isinstance(max_steps, (int, float)):
-            out["episode_length_min"] = STAGE_MIN_EPISODE_FRACTION[env] * float(max_steps)
+        fraction = _backend_fact(env, "STAGE_MIN_EPISODE_FRACTION", None)
+        if fraction is not None and isinstance(max_steps, (int, float)):
+            out["episode_length_min"] = fraction * float(max_steps)
     if criteria_file:
         parsed = load_criteria_file(criteria_file)
         out.update(parsed["defaults"])

@@ -6,9 +6,12 @@ scenarios, :func:`vector_dim`, :func:`make_env` and the CLI help all read it. A 
 - ``VECTOR_DIM``: length k of its ``vector`` observation;
 - ``SCENARIOS``: backend name -> the ``env.scenario`` values it allows (a module may serve several names);
 - ``make(cfg: EnvConfig, training: bool) -> gym.Env``: the env under the contract;
-- optionally ``SINGLE_PROCESS = True`` (its envs must live in the training process, one at a time: every
-  CARLA env drives the one synchronous-mode server) and ``RGB_VIEW = True`` (its env has ``rgb_view()``,
-  the simulator's colour frame that ``eval --video`` shows).
+- optionally: ``SINGLE_PROCESS = True`` (its envs must live in the training process, one at a time: every
+  CARLA env drives the one synchronous-mode server); ``RGB_VIEW = True`` (its env has ``rgb_view()``, the
+  simulator's colour frame that ``eval --video`` shows); ``FRAMES_PER_S`` (real-time video playback);
+  ``USES_ACTION_REPEAT = False`` (it ignores ``env.action_repeat``); ``STAGE_MIN_EPISODE_FRACTION`` (a
+  validation stage's shortest healthy mean episode); ``BASELINE_VEHICLE`` and ``baseline_setup(cfg)``
+  (a route backend the classical baseline can drive).
 
 Adding a backend is one module and one line here. This package imports no simulator until a backend
 is used, so the config can read the registry.

@@ -379,3 +379,13 @@ def make(cfg, training: bool = False) -> gym.Env:
     """The registry's constructor (``cfg``: the env config section)."""
     return make_carla(cfg, max_episode_frames=cfg.max_episode_frames, blank_frame_steps=cfg.blank_frame_steps,
                       action_repeat=cfg.action_repeat)
+
+
+# The classical baseline's vehicle (wheelbase m, max steer rad, max |acceleration| m/s^2): CARLA's Lincoln
+# MKZ / Tesla Model 3 class, ~2.9 m wheelbase, ~70 deg max wheel angle, ~4 m/s^2.
+BASELINE_VEHICLE = (2.9, math.radians(70.0), 4.0)
+
+
+def baseline_setup(cfg) -> tuple[tuple[float, float, float], float, float]:
+    """The baseline's vehicle, target speed (m/s) and control period (s) for ``cfg`` (the env config section)."""
+    return BASELINE_VEHICLE, cfg.carla_target_kmh / 3.6, FIXED_DELTA_S * cfg.action_repeat

@@ -45,6 +45,9 @@ VECTOR_DIM = 14
 SCENARIOS = {"carracing": (0,)}
 RGB_VIEW = True  # CarRacingEgo.rgb_view: the colour frame
 FRAMES_PER_S = 50  # Box2D steps per simulated second (real-time playback of eval --video)
+# A stage's shortest healthy mean episode, as a fraction of the longest (criteria.resolve): CarRacing ends an
+# episode early only by leaving the playfield.
+STAGE_MIN_EPISODE_FRACTION = 0.1
 N_WAYPOINTS = 5
 WAYPOINT_STRIDE = 2
 SPEED_SCALE = 50.0

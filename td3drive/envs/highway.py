@@ -64,6 +64,7 @@ TRAFFIC = {
 }
 SCENARIOS = {"highway": tuple(TRAFFIC), "racetrack": (0,)}
 RGB_VIEW = True  # HighwayEgo.rgb_view: the colour frame
+USES_ACTION_REPEAT = False  # the agent step is env.policy_frequency; env.action_repeat is ignored
 # Steering angle at |steer| = 1 when env.max_steer_deg is null. highway-env's own +-45 deg takes a
 # uniformly random policy off the highway in 2.5 steps on average (0.5 s; 5 deg: 20 steps), too short
 # to explore; the racetrack's curves need ~12 deg (5 m wheelbase, ~25 m radius).
@@ -222,3 +223,15 @@ def make(cfg, training: bool = False) -> gym.Env:
     return make_highway(cfg.name, cfg.scenario, cfg.max_episode_frames, cfg.blank_frame_steps, weights,
                         policy_frequency=cfg.policy_frequency, route_length_m=cfg.route_length_m,
                         steer_deg=cfg.max_steer_deg)
+
+
+# The classical baseline's vehicle (wheelbase m, max steer rad, max |acceleration| m/s^2): a bicycle model
+# with the 5 m vehicle length as wheelbase, +-5 m/s^2, and highway-env's own 45 deg steering range.
+BASELINE_VEHICLE = (5.0, math.pi / 4, 5.0)
+
+
+def baseline_setup(cfg) -> tuple[tuple[float, float, float], float, float]:
+    """The baseline's vehicle, target speed (m/s) and control period (s) for ``cfg`` (the env config
+    section): :data:`BASELINE_VEHICLE` with the steering range of ``env.max_steer_deg``."""
+    vehicle = (BASELINE_VEHICLE[0], math.radians(max_steer_deg(cfg.name, cfg.max_steer_deg)), BASELINE_VEHICLE[2])
+    return vehicle, cfg.target_speed, 1.0 / cfg.policy_frequency

@@ -23,6 +23,9 @@ from td3drive.envs.contract import IMAGE_SIZE, apply_contract
 
 VECTOR_DIM = 2
 SCENARIOS = {"lanekeep": (0,)}
+# A stage's shortest healthy mean episode, as a fraction of the longest (criteria.resolve): LaneKeep ends an
+# episode by leaving the lane (random actions: a few dozen steps).
+STAGE_MIN_EPISODE_FRACTION = 0.2
 MAX_CURVATURE = 0.05
 STEER_GAIN = 0.2
 NOISE_STD = 0.02
