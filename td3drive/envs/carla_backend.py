@@ -61,7 +61,6 @@ class CarlaConnectionError(BackendUnavailable):
     """No CARLA server answered."""
 
 
-# ---- pure parts ----------------------------------------------------------------------------------
 def route_arclength(route_xy: np.ndarray) -> np.ndarray:
     """Cumulative distance (m) at each point of a route polyline ``[n, 2]`` -> ``[n]``, starting at 0."""
     seg = np.linalg.norm(np.diff(route_xy, axis=0), axis=1)
@@ -142,7 +141,6 @@ def spawn_index(seed: int | None, episode_seed: int | None, fixed: int, n_points
     return int(np.random.default_rng(episode_seed if episode_seed is not None else seed).integers(n_points))
 
 
-# ---- the server-backed env -----------------------------------------------------------------------
 def connect(host: str, port: int, timeout_s: float):
     """A connected ``carla.Client``; :class:`CarlaConnectionError` naming host and port otherwise."""
     try:
