@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from td3drive.config import Config, EnvConfig
+
 SPEED_SCALE = 30.0  # m/s per unit of vector[0]
 WAYPOINT_SCALE = 10.0  # m per unit of the waypoint coordinates
 FIRST_WAYPOINT = 3  # index of the first waypoint's x in the vector
@@ -36,7 +38,7 @@ def route_backends() -> list[str]:
     return [name for name in BACKENDS if hasattr(backend(name), "baseline_setup")]
 
 
-def setup(env_cfg) -> tuple[VehicleModel, float, float]:
+def setup(env_cfg: EnvConfig) -> tuple[VehicleModel, float, float]:
     """(vehicle, target speed m/s, control period s) of the baseline on the backend of ``env_cfg``."""
     from td3drive.envs import backend
 
@@ -95,7 +97,7 @@ class PIDPurePursuit:
         return action[0] if single else action
 
 
-def controller_for(cfg) -> PIDPurePursuit:
+def controller_for(cfg: Config) -> PIDPurePursuit:
     """The baseline for ``cfg.env`` (a route backend)."""
     if cfg.env.name not in route_backends():
         raise ValueError(f"--env {cfg.env.name}: the baseline needs a route backend ({', '.join(route_backends())})")

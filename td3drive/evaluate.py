@@ -6,13 +6,17 @@ import os
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import gymnasium as gym
 import numpy as np
 
 from td3drive import metrics
 from td3drive.signals import shielded
+
+if TYPE_CHECKING:
+    from td3drive.agent.td3 import TD3
+    from td3drive.config import Config
 
 Policy = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -131,12 +135,12 @@ class CheckpointEval:
 
     result: EvalResult
     step: int  # agent steps the checkpoint was trained for
-    cfg: object  # td3drive.config.Config of the checkpoint, with the evaluation's episode count
+    cfg: Config  # the checkpoint's config, with the evaluation's episode count
     frames: list[np.ndarray]  # video frames of episode 0 (empty unless asked for)
     has_view: bool  # the frames show the simulator's colour view
 
 
-def load_agent(path: str | Path, device: str = "cpu"):
+def load_agent(path: str | Path, device: str = "cpu") -> tuple[TD3, Config, int]:
     """(agent, config, step) of a checkpoint file or of a run directory's ``latest.pt``.
 
     Raises ``CheckpointError`` (one line) for a missing, damaged or foreign file, also for one with the
@@ -394,9 +398,8 @@ class AsyncEvaluator:
         self.conn.close()
 
 
-def make_evaluator(cfg, vector_dim: int) -> SyncEvaluator | AsyncEvaluator | None:
-    """The evaluator a training run of ``cfg`` (a :class:`td3drive.config.Config`) uses; None when
-    ``training.eval_freq`` is 0."""
+def make_evaluator(cfg: Config, vector_dim: int) -> SyncEvaluator | AsyncEvaluator | None:
+    """The evaluator a training run of ``cfg`` uses; None when ``training.eval_freq`` is 0."""
     from functools import partial
 
     from td3drive.envs import make_env, single_process

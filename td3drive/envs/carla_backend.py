@@ -33,7 +33,7 @@ import math
 import os
 import queue
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import gymnasium as gym
@@ -42,6 +42,9 @@ from gymnasium import spaces
 
 from td3drive.envs.contract import IMAGE_SIZE, BackendUnavailable, throttle_brake_to_controls
 from td3drive.envs.geometry import to_ego_frame, wrap_angle
+
+if TYPE_CHECKING:
+    from td3drive.config import EnvConfig
 
 VECTOR_DIM = 13
 NPC_VEHICLES = {0: 20, 1: 50, 2: 100}
@@ -373,7 +376,7 @@ def make_carla(cfg, max_episode_frames: int, blank_frame_steps: int, action_repe
                           max_episode_frames=max_episode_frames, blank_frame_steps=blank_frame_steps)
 
 
-def make(cfg, training: bool = False) -> gym.Env:
+def make(cfg: EnvConfig, training: bool = False) -> gym.Env:
     """The registry's constructor (``cfg``: the env config section)."""
     return make_carla(cfg, max_episode_frames=cfg.max_episode_frames, blank_frame_steps=cfg.blank_frame_steps,
                       action_repeat=cfg.action_repeat)
@@ -384,6 +387,6 @@ def make(cfg, training: bool = False) -> gym.Env:
 BASELINE_VEHICLE = (2.9, math.radians(70.0), 4.0)
 
 
-def baseline_setup(cfg) -> tuple[tuple[float, float, float], float, float]:
+def baseline_setup(cfg: EnvConfig) -> tuple[tuple[float, float, float], float, float]:
     """The baseline's vehicle, target speed (m/s) and control period (s) for ``cfg`` (the env config section)."""
     return BASELINE_VEHICLE, cfg.carla_target_kmh / 3.6, FIXED_DELTA_S * cfg.action_repeat

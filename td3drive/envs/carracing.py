@@ -22,7 +22,7 @@ only, ``env.no_progress_frames`` frames without reaching a new track tile.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import gymnasium as gym
 import numpy as np
@@ -40,6 +40,9 @@ from pygame import gfxdraw
 
 from td3drive.envs.contract import ThrottleBrakeAction, apply_contract
 from td3drive.envs.geometry import wrap_angle
+
+if TYPE_CHECKING:
+    from td3drive.config import EnvConfig
 
 VECTOR_DIM = 14
 SCENARIOS = {"carracing": (0,)}
@@ -232,7 +235,7 @@ def make_carracing(action_repeat: int, max_episode_frames: int, blank_frame_step
     )
 
 
-def make(cfg, training: bool = False) -> gym.Env:
+def make(cfg: EnvConfig, training: bool = False) -> gym.Env:
     """The registry's constructor (``cfg``: the env config section; ``training`` adds the no-progress rule)."""
     return make_carracing(cfg.action_repeat, cfg.max_episode_frames, cfg.blank_frame_steps, fast_render=cfg.fast_render,
                           no_progress_frames=cfg.no_progress_frames if training else 0)

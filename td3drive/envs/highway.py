@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
@@ -49,6 +49,9 @@ from gymnasium.wrappers import TimeLimit
 
 from td3drive.envs.contract import FRAME_STACK, IMAGE_SIZE, BackendUnavailable, BlankFrameCheck, EgoDictObservation
 from td3drive.envs.geometry import to_ego_frame, wrap_angle
+
+if TYPE_CHECKING:
+    from td3drive.config import EnvConfig
 
 VECTOR_DIM = 13
 WAYPOINT_DISTANCES_M = (5.0, 10.0, 15.0, 20.0, 25.0)
@@ -215,7 +218,7 @@ def make_highway(
     return EgoDictObservation(wrapped, VECTOR_DIM, ego.ego_vector)
 
 
-def make(cfg, training: bool = False) -> gym.Env:
+def make(cfg: EnvConfig, training: bool = False) -> gym.Env:
     """The registry's constructor for ``highway`` and ``racetrack`` (``cfg``: the env config section).
     ``env.action_repeat`` does not apply: the agent step is ``env.policy_frequency``."""
     weights = {k: getattr(cfg, k) for k in ("target_speed", "reward_progress", "reward_centering", "reward_speed",
@@ -230,7 +233,7 @@ def make(cfg, training: bool = False) -> gym.Env:
 BASELINE_VEHICLE = (5.0, math.pi / 4, 5.0)
 
 
-def baseline_setup(cfg) -> tuple[tuple[float, float, float], float, float]:
+def baseline_setup(cfg: EnvConfig) -> tuple[tuple[float, float, float], float, float]:
     """The baseline's vehicle, target speed (m/s) and control period (s) for ``cfg`` (the env config
     section): :data:`BASELINE_VEHICLE` with the steering range of ``env.max_steer_deg``."""
     vehicle = (BASELINE_VEHICLE[0], math.radians(max_steer_deg(cfg.name, cfg.max_steer_deg)), BASELINE_VEHICLE[2])

@@ -15,11 +15,16 @@ A random policy leaves the lane within a few dozen steps; a good one collects ~0
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
 from td3drive.envs.contract import IMAGE_SIZE, apply_contract
+
+if TYPE_CHECKING:
+    from td3drive.config import EnvConfig
 
 VECTOR_DIM = 2
 SCENARIOS = {"lanekeep": (0,)}
@@ -93,6 +98,6 @@ def make_lanekeep(action_repeat: int, max_episode_frames: int, blank_frame_steps
     )
 
 
-def make(cfg, training: bool = False) -> gym.Env:
+def make(cfg: EnvConfig, training: bool = False) -> gym.Env:
     """The registry's constructor (``cfg``: the env config section)."""
     return make_lanekeep(cfg.action_repeat, cfg.max_episode_frames, cfg.blank_frame_steps)
