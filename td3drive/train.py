@@ -98,11 +98,11 @@ class Trainer:
             raise checkpoint.CheckpointError("--resume with training.num_envs > 1 is not supported yet")
         self.device = resolve_device(t.device)
         seed_everything(t.seed)
-        self.c = Counters()
+        self.c, k = Counters(), vector_dim(cfg.env.name)
         # The collector allocates the replay first: the one thing that may not fit, before anything is written.
-        self.collector = make_collector(cfg, self.c, min(t.buffer_size, t.max_timesteps), vector_dim(cfg.env.name))
+        self.collector = make_collector(cfg, self.c, min(t.buffer_size, t.max_timesteps), k)
         self.buffer = self.collector.buffer
-        self.agent = TD3(vector_dim(cfg.env.name), cfg.agent, self.device)
+        self.agent = TD3(k, cfg.agent, self.device)
         # The trainer's exploration noise has its own seed stream (7), apart from torch's and the replay's.
         self.rng = np.random.default_rng(np.random.SeedSequence([t.seed, 7]))
         self.guard = Guard(cfg.guard) if cfg.guard.enabled else None
@@ -121,7 +121,7 @@ class Trainer:
         self.every_log, self.every_eval = schedule.Every(cfg.logging.log_freq), schedule.Every(t.eval_freq)
         self.every_checkpoint = schedule.Every(t.checkpoint_freq)
         # Last, so that nothing above can fail and leave an evaluation process behind.
-        self.evaluator = make_evaluator(cfg, vector_dim(cfg.env.name))
+        self.evaluator = make_evaluator(cfg, k)
 
     @property
     def obs(self) -> dict[str, np.ndarray]:
