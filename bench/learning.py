@@ -33,9 +33,12 @@ import numpy as np
 from td3drive import tags
 from td3drive.analysis.events import read_run
 
-CONFIGS = ("default", "reference", "sb3")
-LABELS = {"default": "td3drive default", "reference": "reference recipe (examples/reference.yaml)",
-          "sb3": "SB3 TD3 CnnPolicy, SB3 defaults"}
+CONFIGS = ("default", "decay", "reference", "sb3")
+LABELS = {"default": "td3drive default", "decay": "td3drive default, exploration std 1.0 -> 0.1 over 20K agent steps",
+          "reference": "reference recipe (examples/reference.yaml)", "sb3": "SB3 TD3 CnnPolicy, SB3 defaults"}
+# Variants of the default recipe, one choice changed each (``--set`` overrides on the td3drive command line).
+VARIANTS = {"decay": ["agent.exploration_noise=1.0", "agent.exploration_noise_final=0.1",
+                      "agent.exploration_decay_steps=20000"]}
 
 
 def action_repeat(config: str) -> int:
@@ -53,6 +56,7 @@ def command(config: str, seed: int, run: Path, eval_frames: int) -> list[str]:
     cmd = [sys.executable, "-m", "td3drive.cli", "train", "--run-dir", str(run), "--seed", str(seed),
            "--max-timesteps", "10000000", "--eval-freq", str(eval_freq), "--checkpoint-freq", str(eval_freq),
            "--set", "logging.progress=false"]
+    cmd += [arg for override in VARIANTS.get(config, []) for arg in ("--set", override)]
     return cmd + (["--config", "examples/reference.yaml"] if config == "reference" else [])
 
 
