@@ -2,9 +2,12 @@
 # One GPU session of the default recipe, as one script (a GPU is lent for minutes, not hours):
 #   1. tests/test_cuda.py (CUDA update == CPU update, bf16 on CUDA, checkpoints across devices);
 #   2. training runs side by side on the one GPU for BUDGET seconds each, stopped with SIGINT (ONLY;
-#      default: CarRacing-v3 seeds 0 and 1 (default-seed0/1) and highway scenarios 1 and 2 (highway-s1/s2)),
-#      each with NUM_ENVS collection processes, evaluated asynchronously on the CPU;
-#   3. the run directories (event files, configs, reports, logs; no checkpoints) packed into runs.tar.gz.
+#      default: CarRacing-v3 seeds 0 and 1 (default-seed0/1) and highway scenarios 1 and 2 (highway-s1/s2);
+#      decay-seed<k>: examples/explore-decay.yaml), each with NUM_ENVS collection processes, evaluated
+#      asynchronously on the CPU;
+#   3. PROFILE=<run name>: py-spy samples that run's trainer (idle time included: waits on the GPU and on the
+#      envs show) for PROFILE_S seconds from PROFILE_AT seconds in, as collapsed stacks in pyspy.txt;
+#   4. the run directories (event files, configs, reports, logs; no checkpoints) packed into runs.tar.gz.
 #
 #   OUT=bench/out/gpu BUDGET=390 bash bench/gpu_session.sh
 #   python bench/learning.py --report-only --configs default --seeds 0,1 --out <unpacked>/runs
@@ -21,12 +24,15 @@ SKIP_TESTS=${SKIP_TESTS:-0}
 THREADS=${THREADS:-2}  # torch threads per training process
 DEVICE=${DEVICE:-cuda}  # cpu: a dry run of this script on a machine without a GPU
 PY=${PY:-python3}
+PROFILE=${PROFILE:-}
+PROFILE_AT=${PROFILE_AT:-180}
+PROFILE_S=${PROFILE_S:-40}
 mkdir -p "$OUT"
 RUNS=$(mktemp -d)/runs
 mkdir -p "$RUNS"
 if [ -d .whl ]; then
   $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-  export PYTHONPATH=/tmp/site:$PWD
+  export PYTHONPATH=/tmp/site:$PWD PATH=/tmp/site/bin:$PATH
 else
   export PYTHONPATH=$PWD
 fi
@@ -38,7 +44,8 @@ export PYTHONUNBUFFERED=1
   nproc
 } > "$OUT/machine.txt" 2>&1
 
-[ "$SKIP_TESTS" = 1 ] || timeout 120 $PY -m pytest -q -p no:cacheprovider tests/test_cuda.py > "$OUT/pytest_cuda.txt" 2>&1
+# The CUDA tests run beside the training runs (seconds of GPU work; the minutes are the runs').
+[ "$SKIP_TESTS" = 1 ] || (timeout 150 $PY -m pytest -q -p no:cacheprovider tests/test_cuda.py > "$OUT/pytest_cuda.txt" 2>&1 &)
 
 nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 15 > "$OUT/gpu_util.csv" 2>&1 &
 UTIL=$!
@@ -56,11 +63,20 @@ pids=()
 for name in $ONLY; do
   case $name in
     default-seed*) train "$name" --seed "${name#default-seed}" & pids+=($!) ;;
+    decay-seed*) train "$name" --seed "${name#decay-seed}" --config examples/explore-decay.yaml & pids+=($!) ;;
     highway-s*) train "$name" --env highway --scenario "${name#highway-s}" --seed 0 --set training.num_eval_episodes=5 &
                 pids+=($!) ;;
     *) echo "unknown run $name" >&2 ;;
   esac
 done
+if [ -n "$PROFILE" ]; then
+  sleep "$PROFILE_AT"
+  # The oldest process with the run's directory on its command line is its `timeout`; the trainer is that
+  # one's oldest child (forked env workers share the trainer's command line).
+  target=$(pgrep -o -P "$(pgrep -o -f -- "--run-dir $RUNS/$PROFILE ")")
+  py-spy record --idle --rate 50 --duration "$PROFILE_S" --format raw --pid "$target" -o "$OUT/pyspy.txt" \
+    > "$OUT/pyspy.log" 2>&1
+fi
 wait "${pids[@]}"
 kill "$UTIL" 2>/dev/null
 tar czf "$OUT/runs.tar.gz" --exclude=checkpoints -C "$(dirname "$RUNS")" runs

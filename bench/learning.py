@@ -36,16 +36,15 @@ from td3drive.analysis.events import read_run
 CONFIGS = ("default", "decay", "reference", "sb3")
 LABELS = {"default": "td3drive default", "decay": "td3drive default, exploration std 1.0 -> 0.1 over 20K agent steps",
           "reference": "reference recipe (examples/reference.yaml)", "sb3": "SB3 TD3 CnnPolicy, SB3 defaults"}
-# Variants of the default recipe, one choice changed each (``--set`` overrides on the td3drive command line).
-VARIANTS = {"decay": ["agent.exploration_noise=1.0", "agent.exploration_noise_final=0.1",
-                      "agent.exploration_decay_steps=20000"]}
+# The td3drive configurations that are not the default, as config files (a variant changes one choice).
+CONFIG_FILES = {"reference": "examples/reference.yaml", "decay": "examples/explore-decay.yaml"}
 
 
 def action_repeat(config: str) -> int:
     """The configuration's action repeat, from its config (SB3 runs through the default env pipeline)."""
     from td3drive.config import build_config
 
-    return build_config("examples/reference.yaml" if config == "reference" else None).env.action_repeat
+    return build_config(CONFIG_FILES.get(config)).env.action_repeat
 
 
 def command(config: str, seed: int, run: Path, eval_frames: int) -> list[str]:
@@ -56,8 +55,7 @@ def command(config: str, seed: int, run: Path, eval_frames: int) -> list[str]:
     cmd = [sys.executable, "-m", "td3drive.cli", "train", "--run-dir", str(run), "--seed", str(seed),
            "--max-timesteps", "10000000", "--eval-freq", str(eval_freq), "--checkpoint-freq", str(eval_freq),
            "--set", "logging.progress=false"]
-    cmd += [arg for override in VARIANTS.get(config, []) for arg in ("--set", override)]
-    return cmd + (["--config", "examples/reference.yaml"] if config == "reference" else [])
+    return cmd + (["--config", CONFIG_FILES[config]] if config in CONFIG_FILES else [])
 
 
 def run_all(jobs: list[tuple[str, int, Path]], budget_s: float, eval_frames: dict[str, int], threads: int) -> None:
