@@ -1,9 +1,11 @@
 """Experience collection: step the training env(s) with given actions, store the transitions, count.
 
 ``Collector`` drives one env in the training process; ``VectorCollector`` drives ``num_envs`` env
-processes (gymnasium ``AsyncVectorEnv``, same-step autoreset). Both share one interface: ``step(actions,
-buffer)`` stores every transition, advances the run's :class:`Counters` and returns the episodes that
-ended, for the trainer to log. Every episode is reset with its own seed (``evaluate.episode_seed``),
+processes (gymnasium ``AsyncVectorEnv``, same-step autoreset). Both share one interface: ``send(actions)``
+starts a step and advances the agent-step count, ``receive()`` stores every transition, counts the frames
+and returns the episodes that ended, for the trainer to log (``step`` is both). Between the two the
+trainer runs its updates: the env processes step meanwhile (for the single in-process env, ``send`` does
+the whole step, so nothing changes there). Every episode is reset with its own seed (``evaluate.episode_seed``),
 which is what makes a resumed run exact: :meth:`Collector.restore` rebuilds the simulator mid-episode by
 replaying the episode's actions from that seed.
 """
@@ -94,11 +96,17 @@ class Collector:
         self.buffer = ReplayBuffer(capacity, vector_dim, seed=t.seed, n_step=cfg.agent.n_step, gamma=cfg.agent.gamma)
         self.env = make_env(cfg.env, training=True)
         self.obs: dict[str, np.ndarray] = {}
+        self._ended: list[EpisodeEnd] = []  # the episodes the last send() ended
 
     def reset(self) -> None:
         self.obs, _ = self.env.reset(seed=episode_seed(self.seed, self.c.episode))
 
     def step(self, action: np.ndarray) -> list[EpisodeEnd]:
+        self.send(action)
+        return self.receive()
+
+    def send(self, action: np.ndarray) -> None:
+        """Step the env with ``action`` and store the transition (in-process: there is nothing to overlap)."""
         c = self.c
         next_obs, reward, terminated, truncated, info = self.env.step(action)
         add_reward_terms(c.episode_terms, info)
@@ -108,14 +116,18 @@ class Collector:
         c.episode_return += float(reward)
         c.episode_length += 1
         c.step += 1
+        self._ended = []
         if not (terminated or truncated):
             self.obs = next_obs
-            return []
-        ended = EpisodeEnd(c.episode_return, c.episode_length, c.episode_terms, c.step)
+            return
+        self._ended = [EpisodeEnd(c.episode_return, c.episode_length, c.episode_terms, c.step)]
         c.episode += 1
         c.new_episode()
         self.reset()
-        return [ended]
+
+    def receive(self) -> list[EpisodeEnd]:
+        """The episodes that the last :meth:`send` ended."""
+        return self._ended
 
     def restore(self, actions: np.ndarray, checksum: int) -> bool:
         """Rebuild the simulator mid-episode by replaying this episode's ``actions`` from its seed. False
@@ -154,13 +166,26 @@ class VectorCollector:
         self._tallies = np.zeros((self.n, 2))  # per env: return, length of the running episode
         self._terms: list[dict[str, float]] = [{} for _ in range(self.n)]  # per env: reward terms
         self.obs: dict[str, np.ndarray] = {}
+        self._actions = np.zeros(self.action_shape, np.float32)  # those of the step in flight
 
     def reset(self) -> None:
         self.obs, _ = self.env.reset(seed=[episode_seed(self.seed, i) for i in range(self.n)])
 
     def step(self, actions: np.ndarray) -> list[EpisodeEnd]:
-        c, ended = self.c, []
-        next_obs, rewards, terminated, truncated, info = self.env.step(actions)
+        self.send(actions)
+        return self.receive()
+
+    def send(self, actions: np.ndarray) -> None:
+        """Start a step of every env with ``actions`` ``[num_envs, 2]``; the env processes run it while this
+        one goes on (with the updates). The agent-step count advances now, the rest in :meth:`receive`."""
+        self.env.step_async(actions)
+        self._actions = actions
+        self.c.step += self.n
+
+    def receive(self) -> list[EpisodeEnd]:
+        """Wait for the step :meth:`send` started, store its transitions, return the episodes it ended."""
+        c, ended, actions, first = self.c, [], self._actions, self.c.step - self.n
+        next_obs, rewards, terminated, truncated, info = self.env.step_wait()
         c.frames += int(np.sum(info["frames"])) if "frames" in info else self.n
         for i in range(self.n):
             done = bool(terminated[i] or truncated[i])
@@ -171,10 +196,9 @@ class VectorCollector:
             add_reward_terms(self._terms[i], info, i)
             if done:
                 ret, length = self._tallies[i]
-                ended.append(EpisodeEnd(float(ret), int(length), self._terms[i], c.step + i + 1))
+                ended.append(EpisodeEnd(float(ret), int(length), self._terms[i], first + i + 1))
                 c.episode += 1
                 self._tallies[i], self._terms[i] = 0, {}
-        c.step += self.n
         self.obs = next_obs
         return ended
 

@@ -196,14 +196,22 @@ class Trainer:
         """One env step (``num_envs`` with vectorised collection), its storage, and whatever updates,
         logging, evaluation and checkpoint fall on it (each on every multiple of its frequency crossed)."""
         prev, t = self.c.step, self.cfg.training
-        for end in self.collector.step(self._behaviour_actions(self.collector.action_shape)):
-            self.run_log.episode(end)
-            self.c.last_episode_return = end.ret
+        self.collector.send(self._behaviour_actions(self.collector.action_shape))
+        # Env processes (num_envs > 1) step while this process runs the updates owed for the step: those
+        # sample the transitions stored up to the previous step. On a GPU a third of the trainer's time was
+        # spent waiting for the envs' step (py-spy, docs/BENCHMARKS.md section 12).
+        stopped = False
         if len(self.buffer) >= t.batch_size:
             for _ in range(schedule.updates_due(prev, self.c.step, t)):
                 if not self._update():
-                    self._log_point()  # the stopping update's alerts; no evaluation or checkpoint of this state
-                    return
+                    stopped = True
+                    break
+        for end in self.collector.receive():
+            self.run_log.episode(end)
+            self.c.last_episode_return = end.ret
+        if stopped:
+            self._log_point()  # the stopping update's alerts; no evaluation or checkpoint of this state
+            return
         if self.every_log(prev, self.c.step):
             self._log_point()
         if self.evaluator is not None:

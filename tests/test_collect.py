@@ -65,3 +65,24 @@ def test_reward_terms_add_up_and_skip_gymnasium_masks():
     add_reward_terms(totals, {"reward_terms": {"progress": 1.0}})
     add_reward_terms(totals, {"reward_terms": {"progress": np.array([0.5, 2.0]), "_progress": np.array([1, 1])}}, env=1)
     assert totals == {"progress": 3.0}
+
+
+def test_vector_send_starts_a_step_that_receive_stores(tiny_sets):
+    from td3drive.collect import VectorCollector
+
+    cfg = build_config(sets=tiny_sets + ["env.max_episode_frames=10", "training.num_envs=2"])
+    col = VectorCollector(cfg, Counters(), capacity=100, vector_dim=2)
+    try:
+        col.reset()
+        ends: list[EpisodeEnd] = []
+        for _ in range(12):
+            col.send(np.zeros((2, 2), np.float32))
+            # In flight: the agent steps are counted, nothing is stored or framed until receive().
+            assert col.c.step == col.c.frames + 2 and len(col.buffer) == col.c.frames
+            ends += col.receive()
+            assert len(col.buffer) == col.c.step == col.c.frames
+        # Both envs hit the 10-step limit at the 10th vector step (agent steps 19 and 20 of the run).
+        assert [e.length for e in ends] == [10, 10] and [e.step for e in ends] == [19, 20]
+        assert col.c.step == 24 and col.c.episode == 2
+    finally:
+        col.close()
