@@ -3,7 +3,7 @@
 #   1. tests/test_cuda.py (CUDA update == CPU update, bf16 on CUDA, checkpoints across devices);
 #   2. training runs side by side on the one GPU for BUDGET seconds each, stopped with SIGINT (ONLY;
 #      default: CarRacing-v3 seeds 0 and 1 (default-seed0/1) and highway scenarios 1 and 2 (highway-s1/s2);
-#      decay-seed<k>: examples/explore-decay.yaml), each with NUM_ENVS collection processes, evaluated
+#      constant-seed<k>: examples/explore-constant.yaml), each with NUM_ENVS collection processes, evaluated
 #      asynchronously on the CPU;
 #   3. PROFILE=<run name>: py-spy samples that run's trainer (idle time included: waits on the GPU and on the
 #      envs show) for PROFILE_S seconds from PROFILE_AT seconds in, as collapsed stacks in pyspy.txt;
@@ -63,7 +63,8 @@ pids=()
 for name in $ONLY; do
   case $name in
     default-seed*) train "$name" --seed "${name#default-seed}" & pids+=($!) ;;
-    decay-seed*) train "$name" --seed "${name#decay-seed}" --config examples/explore-decay.yaml & pids+=($!) ;;
+    constant-seed*) train "$name" --seed "${name#constant-seed}" --config examples/explore-constant.yaml &
+                    pids+=($!) ;;
     highway-s*) train "$name" --env highway --scenario "${name#highway-s}" --seed 0 --set training.num_eval_episodes=5 &
                 pids+=($!) ;;
     *) echo "unknown run $name" >&2 ;;

@@ -33,11 +33,11 @@ import numpy as np
 from td3drive import tags
 from td3drive.analysis.events import read_run
 
-CONFIGS = ("default", "decay", "reference", "sb3")
-LABELS = {"default": "td3drive default", "decay": "td3drive default, exploration std 1.0 -> 0.1 over 20K agent steps",
+CONFIGS = ("default", "constant", "reference", "sb3")
+LABELS = {"default": "td3drive default", "constant": "td3drive default, constant exploration std 0.1",
           "reference": "reference recipe (examples/reference.yaml)", "sb3": "SB3 TD3 CnnPolicy, SB3 defaults"}
 # The td3drive configurations that are not the default, as config files (a variant changes one choice).
-CONFIG_FILES = {"reference": "examples/reference.yaml", "decay": "examples/explore-decay.yaml"}
+CONFIG_FILES = {"reference": "examples/reference.yaml", "constant": "examples/explore-constant.yaml"}
 
 
 def action_repeat(config: str) -> int:

@@ -10,7 +10,10 @@ def test_defaults_are_one_update_per_env_step_with_the_drq_pieces():
     assert (c.training.learning_starts, c.training.train_freq, c.training.gradient_steps) == (1000, 1, 1)
     assert (c.training.batch_size, c.training.buffer_size, c.training.max_timesteps) == (128, 1_000_000, 1_000_000)
     assert (c.agent.policy_freq, c.agent.tau, c.agent.gamma, c.agent.actor_lr) == (2, 0.005, 0.99, 3e-4)
-    assert (c.agent.policy_noise, c.agent.noise_clip, c.agent.exploration_noise) == (0.2, 0.5, 0.1)
+    assert (c.agent.policy_noise, c.agent.noise_clip) == (0.2, 0.5)
+    # Exploration std 1.0 -> 0.1 over 20,000 agent steps (DrQ-v2's schedule; measured against the constant 0.1).
+    a = c.agent
+    assert (a.exploration_noise, a.exploration_noise_final, a.exploration_decay_steps) == (1.0, 0.1, 20_000)
     assert (c.agent.n_step, c.agent.augment_pad, c.agent.trunk, c.agent.features_dim) == (3, 4, "layernorm", 50)
     assert (c.env.action_repeat, c.env.max_episode_frames, c.env.no_progress_frames) == (4, 1000, 200)
     assert c.agent.max_grad_norm == 10.0 and c.agent.encoder == "critic" and c.logging.log_freq == 100
@@ -24,6 +27,18 @@ def test_reference_example_is_the_reference_systems_recipe():
     assert (t.learning_starts, t.train_freq, t.gradient_steps, t.batch_size) == (1000, 50, 1, 256)
     assert (a.encoder, a.n_step, a.augment_pad, a.exploration_noise, c.env.action_repeat) == ("separate", 1, 0, 0.1, 1)
     assert (a.trunk, a.features_dim, c.env.no_progress_frames) == ("relu", 512, 0)
+    assert a.exploration_noise_final is None  # constant 0.1, as the reference system explored
+
+
+def test_constant_exploration_example_differs_from_the_default_in_exploration_only():
+    from dataclasses import asdict
+    from pathlib import Path
+
+    c = build_config(Path(__file__).parent.parent / "examples" / "explore-constant.yaml")
+    assert (c.agent.exploration_noise, c.agent.exploration_noise_final) == (0.1, None)
+    differ = {k for k, v in asdict(c.agent).items() if v != asdict(build_config().agent)[k]}
+    assert differ == {"exploration_noise", "exploration_noise_final"}
+    assert asdict(c.env) == asdict(build_config().env) and asdict(c.training) == asdict(build_config().training)
 
 
 def test_precedence_yaml_then_set_then_flags(tmp_path):

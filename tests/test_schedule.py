@@ -23,7 +23,8 @@ def test_exploration_std_decays_linearly_then_holds():
     a = AgentConfig(exploration_noise=1.0, exploration_noise_final=0.1, exploration_decay_steps=1000)
     stds = [schedule.exploration_std(s, a, learning_starts=100) for s in (0, 100, 600, 1100, 5000)]
     assert stds == pytest.approx([1.0, 1.0, 0.55, 0.1, 0.1])
-    assert schedule.exploration_std(10**6, AgentConfig(exploration_noise=0.2)) == 0.2  # no final: constant
+    constant = AgentConfig(exploration_noise=0.2, exploration_noise_final=None)  # no final std: constant
+    assert schedule.exploration_std(10**6, constant) == 0.2
 
 
 def test_exploration_actions_random_before_learning_starts_then_noisy_policy():
