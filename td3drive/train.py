@@ -224,7 +224,8 @@ class Trainer:
 
     def _update(self) -> bool:
         """One agent update and its guard check; False when the guard asks to stop."""
-        telemetry = self.agent.update(self.buffer.sample(self.cfg.training.batch_size, self.device))
+        # reuse: the batch is consumed by this update before the next sample overwrites its host arrays.
+        telemetry = self.agent.update(self.buffer.sample(self.cfg.training.batch_size, self.device, reuse=True))
         self.run_log.pending.update(telemetry)
         if self.guard is None:
             return True

@@ -222,3 +222,31 @@ def test_one_step_buffer_is_plain_td():
     episodes_by_hand(buf, [([1, 2, 3], "term"), ([4, 5], "trunc")])
     assert n_step_table(buf) == {(0, 0): (1, 0.5, 1), (0, 1): (2, 0.5, 2), (0, 2): (3, 0.0, 3),
                                  (1, 0): (4, 0.5, 1), (1, 1): (5, 0.5, 2)}
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_reused_host_arrays_give_the_same_batch_and_are_overwritten_by_the_next(streams):
+    from td3drive.agent.replay import VectorReplay
+
+    if streams == 1:
+        buf = ReplayBuffer(300, K, seed=5, memory_limit_bytes=2**32, n_step=3)
+        fill(buf, 300, seed=1)
+    else:
+        buf = VectorReplay(streams, 600, K, seed=5, memory_limit_bytes=2**32, n_step=3)
+        for i, b in enumerate(buf.buffers):
+            fill(b, 200, seed=i)
+    state = buf.rng_state()
+    fresh = [buf.sample(64) for _ in range(2)]
+    buf.set_rng_state(state)
+    first = buf.sample(64, reuse=True)
+    first_copy = [t.clone() for t in first]
+    second = buf.sample(64, reuse=True)
+    # Same draws, same contents: reusing changes where the batch lives, not what it holds.
+    for want, got in zip(fresh[0], first_copy):
+        assert torch.equal(want, got)
+    for want, got in zip(fresh[1], second):
+        assert torch.equal(want, got)
+    # The reused batch is the same memory each time (the first is overwritten); fresh batches are not.
+    assert first.image.data_ptr() == second.image.data_ptr() and torch.equal(first.image, second.image)
+    assert fresh[0].image.data_ptr() != fresh[1].image.data_ptr()
+    assert not torch.equal(fresh[0].image, fresh[1].image)

@@ -22,7 +22,7 @@ episode, because an episode's final observation is a slot of its own.
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -44,6 +44,30 @@ class Batch(NamedTuple):
     next_image: torch.Tensor  # uint8 [B, 4, 84, 84]: the bootstrap observation, m <= n steps later
     next_vector: torch.Tensor  # float32 [B, k]
     discount: torch.Tensor  # float32 [B]: gamma^m for a bootstrapped target, 0 after a termination
+
+
+def batch_to(arrays: Batch, device: torch.device | str) -> Batch:
+    """A batch of numpy arrays as tensors on ``device`` (shared with the arrays on the CPU)."""
+    return Batch(*(torch.from_numpy(a).to(device, non_blocking=True) for a in arrays))
+
+
+class Staging:
+    """Host arrays that every ``sample(..., reuse=True)`` gathers into, one set per batch size.
+
+    A fresh batch is ~7 MB of new pages at batch 128; touching them for the first time cost most of a
+    sample (5.6 ms of it, against 1.2 ms when the memory is reused: this machine, 20,000 transitions,
+    3-step targets). The next sample overwrites the arrays, so a reused batch is valid until then: on
+    the CPU its tensors share the arrays; a copy to a GPU reads them before ``sample`` returns (pageable
+    memory). The trainer consumes each batch in one update before it samples the next.
+    """
+
+    def __init__(self, make: Callable[[int], Batch]):
+        self.make, self.arrays = make, {}
+
+    def get(self, batch_size: int) -> Batch:
+        if batch_size not in self.arrays:
+            self.arrays[batch_size] = self.make(batch_size)
+        return self.arrays[batch_size]
 
 
 def available_memory_bytes() -> int:
@@ -112,6 +136,7 @@ class ReplayBuffer:
         self.size = 0  # sampleable transitions
         self.rng = np.random.default_rng(seed)
         self._open = False  # the last written slot is an observation awaiting its transition
+        self.staging = Staging(self.empty_batch)
 
     def __len__(self) -> int:
         return self.size
@@ -206,22 +231,36 @@ class ReplayBuffer:
             out = np.concatenate([out, cand[self.is_transition[cand]]])
         return out[:batch_size]
 
-    def sample(self, batch_size: int, device: torch.device | str = "cpu") -> Batch:
-        """Sample ``batch_size`` transitions uniformly (n-step targets when ``n_step`` > 1), as tensors on
-        ``device``."""
-        idx = self.sample_indices(batch_size)
+    def empty_batch(self, batch_size: int) -> Batch:
+        """Uninitialised numpy arrays of a batch of ``batch_size``, the fields of :class:`Batch`."""
+        frame, k, a = self.frames.shape[1:], self.vectors.shape[1], self.actions.shape[1]
+        return Batch(np.empty((batch_size, STACK, *frame), np.uint8), np.empty((batch_size, k), np.float32),
+                     np.empty((batch_size, a), np.float32), np.empty(batch_size, np.float32),
+                     np.empty((batch_size, STACK, *frame), np.uint8), np.empty((batch_size, k), np.float32),
+                     np.empty(batch_size, np.float32))
+
+    def sample_into(self, out: Batch, start: int, n: int) -> None:
+        """Sample ``n`` transitions uniformly (n-step targets when ``n_step`` > 1) into rows
+        ``[start, start + n)`` of the numpy arrays ``out`` (:meth:`empty_batch`)."""
+        idx = self.sample_indices(n)
         reward, discount, boot = self.n_step_targets(idx)
-        # One gather per stack straight into a contiguous [B, 4, H, W] array (no second copy).
-        t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device, non_blocking=True)
-        return Batch(
-            image=t(self.frames[self._stack(idx)]),
-            vector=t(self.vectors[idx]),
-            action=t(self.actions[idx]),
-            reward=t(reward),
-            next_image=t(self.frames[self._stack(boot)]),
-            next_vector=t(self.vectors[boot]),
-            discount=t(discount),
-        )
+        rows = slice(start, start + n)
+        # Gathers straight into the batch's rows. mode="clip" because numpy buffers ``out`` in the default
+        # mode "raise" (3x slower here); the slots are valid by construction (taken modulo n_slots).
+        gather = lambda src, index, dst: np.take(src, index, axis=0, out=dst[rows], mode="clip")
+        gather(self.frames, self._stack(idx), out.image)
+        gather(self.vectors, idx, out.vector)
+        gather(self.actions, idx, out.action)
+        out.reward[rows], out.discount[rows] = reward, discount
+        gather(self.frames, self._stack(boot), out.next_image)
+        gather(self.vectors, boot, out.next_vector)
+
+    def sample(self, batch_size: int, device: torch.device | str = "cpu", reuse: bool = False) -> Batch:
+        """Sample ``batch_size`` transitions uniformly (n-step targets when ``n_step`` > 1), as tensors on
+        ``device``. ``reuse``: gather into the same host arrays every call (see :class:`Staging`)."""
+        out = self.staging.get(batch_size) if reuse else self.empty_batch(batch_size)
+        self.sample_into(out, 0, batch_size)
+        return batch_to(out, device)
 
     _ARRAYS = ("frames", "vectors", "actions", "rewards", "terminated", "truncated", "episode_pos", "is_transition")
 
@@ -268,6 +307,7 @@ class VectorReplay:
         per_env = -(-capacity // num_envs)
         self.buffers = [ReplayBuffer(per_env, vector_dim, seed=seed * 1000 + i, memory_limit_bytes=limit // num_envs,
                                      n_step=n_step, gamma=gamma) for i in range(num_envs)]
+        self.staging = Staging(self.buffers[0].empty_batch)
         # Its own seed stream (11) for choosing streams: apart from the per-env buffers' (seeded seed * 1000 + i)
         # and the trainer's exploration noise (stream 7), so that adding an env changes no other draw.
         self.rng = np.random.default_rng(np.random.SeedSequence([seed, 11]))
@@ -279,11 +319,18 @@ class VectorReplay:
         """``transition`` as for :meth:`ReplayBuffer.add`, from env ``env``."""
         self.buffers[env].add(*transition)
 
-    def sample(self, batch_size: int, device: torch.device | str = "cpu") -> Batch:
+    def sample(self, batch_size: int, device: torch.device | str = "cpu", reuse: bool = False) -> Batch:
+        """As :meth:`ReplayBuffer.sample`, drawing from the streams in proportion to their sizes."""
         sizes = np.array([len(b) for b in self.buffers], np.float64)
         counts = self.rng.multinomial(batch_size, sizes / sizes.sum())
-        parts = [b.sample(int(n), "cpu") for b, n in zip(self.buffers, counts) if n > 0]
-        return Batch(*(torch.cat(field).to(device, non_blocking=True) for field in zip(*parts)))
+        # Each stream gathers into its rows of one batch (no per-stream tensors to concatenate).
+        out = self.staging.get(batch_size) if reuse else self.buffers[0].empty_batch(batch_size)
+        start = 0
+        for b, n in zip(self.buffers, counts):
+            if n > 0:
+                b.sample_into(out, start, int(n))
+                start += int(n)
+        return batch_to(out, device)
 
     def rng_state(self) -> dict:
         return {"sampler": self.rng.bit_generator.state, "streams": [b.rng_state() for b in self.buffers]}
