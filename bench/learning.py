@@ -87,14 +87,26 @@ def run_all(jobs: list[tuple[str, int, Path]], budget_s: float, eval_frames: dic
         log.close()
 
 
+def paused_s(run: Path, times: np.ndarray) -> np.ndarray:
+    """Seconds the run was paused before each of ``times`` (epoch seconds), from ``pauses.csv`` in the run
+    directory if there is one: a line ``stop,cont`` (epoch seconds) per SIGSTOP/SIGCONT pause, so that a
+    run stopped to give the machine to something else is charged only its running time."""
+    try:
+        pauses = np.loadtxt(run / "pauses.csv", delimiter=",", ndmin=2)
+    except OSError:
+        return np.zeros_like(times)
+    return np.array([sum(max(0.0, min(t, b) - a) for a, b in pauses) for t in times])
+
+
 def td3drive_curve(run: Path) -> dict[str, np.ndarray]:
     """Eval return per evaluation, with the agent steps, simulator frames and wall-clock seconds since the
-    run's first logged scalar at the step the policy snapshot was taken."""
+    run's first logged scalar at the step the policy snapshot was taken (pauses excluded: ``paused_s``)."""
     series = read_run(run).series
     ev, frames = series[tags.EVAL_MEAN_REWARD], series[tags.FRAMES]
     start = min(s.wall_times.min() for s in series.values() if len(s.wall_times))
+    at = np.interp(ev.steps, frames.steps, frames.wall_times)
     return {"steps": ev.steps, "frames": np.interp(ev.steps, frames.steps, frames.values),
-            "wall_s": np.interp(ev.steps, frames.steps, frames.wall_times) - start, "return": ev.values}
+            "wall_s": at - start - paused_s(run, at), "return": ev.values}
 
 
 def sb3_curve(run: Path) -> dict[str, np.ndarray]:
