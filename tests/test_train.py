@@ -220,8 +220,12 @@ def test_vectorised_collection_with_two_env_processes(tmp_path, tiny_sets):
 
     cfg = cfg_with(tiny_sets, "training.max_timesteps=200", "training.num_envs=2")
     t = Trainer(cfg, tmp_path / "r")
+    seen, update = [], t.agent.update
+    t.agent.update = lambda batch: seen.append((t.c.step, len(t.buffer))) or update(batch)
     result = t.train()
     assert result.steps == 200 and result.exit_code == 0
+    # The updates of a step run while its 2 envs step: they see the transitions up to the previous step.
+    assert seen and all(stored == step - 2 for step, stored in seen)
     # Updates every 4 env steps from step 64 on, whatever the number of envs: (200 - 64) / 4 + 1 = 35.
     assert t.agent.total_it == 35
     assert len(t.buffer) == 200 and [len(b) for b in t.buffer.buffers] == [100, 100]
