@@ -18,7 +18,10 @@ def test_parse_stages():
 
 
 def test_two_stages_on_the_tiny_task_end_to_end_then_no_go_and_resume(tmp_path, tiny_sets):
-    cfg = build_config(sets=tiny_sets)
+    # The constant exploration std 0.1: with the default schedule the std is still ~1 over these 300 steps,
+    # the car leaves the tiny task's lane within ~9 of its 50 frames, and stage 2 fails the stage floor of
+    # episode length (10) as it should; this test is about the staging machinery, so it needs stages that pass.
+    cfg = build_config(sets=tiny_sets + ["agent.exploration_noise=0.1", "agent.exploration_noise_final=null"])
     lines = []
     result = validate(cfg, [150, 300], tmp_path / "v", log=lines.append)
     assert result.exit_code == 0 and [r.status for r in result.results] == ["passed", "passed"]
