@@ -31,10 +31,10 @@ from pathlib import Path
 import numpy as np
 
 from td3drive import tags
-from td3drive.analysis.events import read_run
+from td3drive.analysis.events import EventReadError, read_run
 
 CONFIGS = ("default", "constant", "reference", "sb3")
-LABELS = {"default": "td3drive default", "constant": "td3drive default, constant exploration std 0.1",
+LABELS = {"default": "td3drive default", "constant": "td3drive, constant exploration std 0.1 (the former default)",
           "reference": "reference recipe (examples/reference.yaml)", "sb3": "SB3 TD3 CnnPolicy, SB3 defaults"}
 # The td3drive configurations that are not the default, as config files (a variant changes one choice).
 CONFIG_FILES = {"reference": "examples/reference.yaml", "constant": "examples/explore-constant.yaml"}
@@ -118,7 +118,7 @@ def sb3_curve(run: Path) -> dict[str, np.ndarray]:
 def curve(config: str, run: Path) -> dict[str, np.ndarray] | None:
     try:
         return sb3_curve(run) if config == "sb3" else td3drive_curve(run)
-    except (OSError, KeyError, ValueError):
+    except (OSError, KeyError, ValueError, EventReadError):  # no run (yet), or no evaluation in it
         return None
 
 
@@ -128,7 +128,7 @@ def report(out: Path, configs: list[str], seeds: list[int]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5), sharey=True)
     print("| configuration | seed | evaluations | agent steps | frames | wall-clock (min) | eval return | best |")
     print("|---|---|---|---|---|---|---|---|")
     for config in configs:
@@ -151,8 +151,8 @@ def report(out: Path, configs: list[str], seeds: list[int]) -> None:
     for ax in axes:
         ax.axhline(900, color="grey", ls=":", lw=1)
         ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=7)
-    fig.tight_layout()
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=2, fontsize=8)
+    fig.tight_layout(rect=(0, 0.16, 1, 1))  # the legend below the plots, where it hides no curve
     out.mkdir(parents=True, exist_ok=True)
     fig.savefig(out / "learning.png", dpi=110)
     print(f"\ncurves: {out / 'learning.png'}")
