@@ -199,7 +199,7 @@ class Trainer:
         self.collector.send(self._behaviour_actions(self.collector.action_shape))
         # Env processes (num_envs > 1) step while this process runs the updates owed for the step: those
         # sample the transitions stored up to the previous step. On a GPU a third of the trainer's time was
-        # spent waiting for the envs' step (py-spy, docs/BENCHMARKS.md section 12).
+        # spent waiting for the envs' step (py-spy, docs/BENCHMARKS.md section 12b).
         stopped = False
         if len(self.buffer) >= t.batch_size:
             for _ in range(schedule.updates_due(prev, self.c.step, t)):
