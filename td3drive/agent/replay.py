@@ -62,12 +62,15 @@ class Staging:
     """
 
     def __init__(self, make: Callable[[int], Batch]):
-        self.make, self.arrays = make, {}
+        self.make, self.reused = make, {}
 
-    def get(self, batch_size: int) -> Batch:
-        if batch_size not in self.arrays:
-            self.arrays[batch_size] = self.make(batch_size)
-        return self.arrays[batch_size]
+    def arrays(self, batch_size: int, reuse: bool) -> Batch:
+        """Arrays for a batch of ``batch_size``: this size's reused set, or a fresh one (``reuse`` False)."""
+        if not reuse:
+            return self.make(batch_size)
+        if batch_size not in self.reused:
+            self.reused[batch_size] = self.make(batch_size)
+        return self.reused[batch_size]
 
 
 def available_memory_bytes() -> int:
@@ -258,7 +261,7 @@ class ReplayBuffer:
     def sample(self, batch_size: int, device: torch.device | str = "cpu", reuse: bool = False) -> Batch:
         """Sample ``batch_size`` transitions uniformly (n-step targets when ``n_step`` > 1), as tensors on
         ``device``. ``reuse``: gather into the same host arrays every call (see :class:`Staging`)."""
-        out = self.staging.get(batch_size) if reuse else self.empty_batch(batch_size)
+        out = self.staging.arrays(batch_size, reuse)
         self.sample_into(out, 0, batch_size)
         return batch_to(out, device)
 
@@ -324,7 +327,7 @@ class VectorReplay:
         sizes = np.array([len(b) for b in self.buffers], np.float64)
         counts = self.rng.multinomial(batch_size, sizes / sizes.sum())
         # Each stream gathers into its rows of one batch (no per-stream tensors to concatenate).
-        out = self.staging.get(batch_size) if reuse else self.buffers[0].empty_batch(batch_size)
+        out = self.staging.arrays(batch_size, reuse)
         start = 0
         for b, n in zip(self.buffers, counts):
             if n > 0:
