@@ -10,10 +10,9 @@
 set -u
 B=${B:-180}; DEV=${DEV:-cuda}; PY=${PY:-python3}; OUT=${OUT:-bench/out/ab}
 R=$(mktemp -d); mkdir -p "$OUT"
-if [ -d .whl ] && [ "$DEV" = cuda ]; then
-  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-  export PATH=/tmp/site/bin:$PATH SITE=/tmp/site
-fi
+source "$(dirname "$0")/_gpu_lib.sh"
+[ "$DEV" = cuda ] && install_wheels && SITE=/tmp/site
+unset PYTHONPATH  # each trainer below gets its own package root
 export PYTHONUNBUFFERED=1
 common="--max-timesteps 10000000 --checkpoint-freq 0 --eval-freq 0 --set training.device=$DEV
         --set training.num_envs=3 --set logging.progress=false --seed 0"
@@ -24,9 +23,7 @@ run() {  # name, package root
 run A .ab/old &
 run B "$PWD" &
 sleep $((B / 2))
-target=$(pgrep -o -P "$(pgrep -o -f -- "--run-dir $R/B ")")
-py-spy record --idle --threads --rate 50 --duration 40 --format raw --pid "$target" -o "$OUT/pyspy_B.txt" \
-  > "$OUT/pyspy.log" 2>&1
+profile_trainer "$R/B" 40 "$OUT/pyspy_B.txt" --threads
 wait
 PYTHONPATH=${SITE:-}:$PWD $PY - "$R" <<'PY' | tee "$OUT/ab.txt"
 import sys

@@ -30,12 +30,9 @@ PROFILE_S=${PROFILE_S:-40}
 mkdir -p "$OUT"
 RUNS=$(mktemp -d)/runs
 mkdir -p "$RUNS"
-if [ -d .whl ]; then
-  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-  export PYTHONPATH=/tmp/site:$PWD PATH=/tmp/site/bin:$PATH
-else
-  export PYTHONPATH=$PWD
-fi
+source "$(dirname "$0")/_gpu_lib.sh"
+export PYTHONPATH=$PWD
+install_wheels
 export PYTHONUNBUFFERED=1
 
 {
@@ -72,11 +69,7 @@ for name in $ONLY; do
 done
 if [ -n "$PROFILE" ]; then
   sleep "$PROFILE_AT"
-  # The oldest process with the run's directory on its command line is its `timeout`; the trainer is that
-  # one's oldest child (forked env workers share the trainer's command line).
-  target=$(pgrep -o -P "$(pgrep -o -f -- "--run-dir $RUNS/$PROFILE ")")
-  py-spy record --idle --rate 50 --duration "$PROFILE_S" --format raw --pid "$target" -o "$OUT/pyspy.txt" \
-    > "$OUT/pyspy.log" 2>&1
+  profile_trainer "$RUNS/$PROFILE" "$PROFILE_S" "$OUT/pyspy.txt"
 fi
 wait "${pids[@]}"
 kill "$UTIL" 2>/dev/null
