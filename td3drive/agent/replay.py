@@ -55,10 +55,11 @@ class Staging:
     """Host arrays that every ``sample(..., reuse=True)`` gathers into, one set per batch size.
 
     A fresh batch is ~7 MB of new pages at batch 128; touching them for the first time cost most of a
-    sample (5.6 ms of it, against 1.2 ms when the memory is reused: this machine, 20,000 transitions,
-    3-step targets). The next sample overwrites the arrays, so a reused batch is valid until then: on
-    the CPU its tensors share the arrays; a copy to a GPU reads them before ``sample`` returns (pageable
-    memory). The trainer consumes each batch in one update before it samples the next.
+    sample (5.7 ms with fresh arrays, 1.3 ms with reused ones: ``bench/replay_memory.py --transitions
+    20000 --episode 250`` on a 2-core CPU, docs/BENCHMARKS.md section 12b). The next sample overwrites
+    the arrays, so a reused batch is valid until then: on the CPU its tensors share the arrays; a copy
+    to a GPU reads them before ``sample`` returns (pageable memory). The trainer consumes each batch in
+    one update before it samples the next.
     """
 
     def __init__(self, make: Callable[[int], Batch]):
