@@ -15,6 +15,13 @@ A run is stopped with SIGINT when its budget is spent (td3drive writes a checkpo
 its curve is on disk as it goes (td3drive's event file, SB3's curve.csv), so an interrupted run still
 leaves its numbers. ``--parallel`` runs the configurations of one seed side by side, one torch thread
 each: the same wall-clock on the same machine for all, at a fraction of it each.
+
+Recipe variants (``VARIANTS``) are the default with one choice changed, for choosing that choice by the
+return reached per hour: ``--configs batch256 --seeds 1`` runs beside the default's curve of the same seed.
+
+To lend the cores to something else mid-run, stop the whole process group (``kill -STOP -- -PGID``, then
+``-CONT``; Ctrl-Z and ``fg`` in a shell do the same): the budget counts running time only, and each pause
+is appended to the run's ``pauses.csv``, which the report subtracts from the wall-clock axis.
 """
 
 from __future__ import annotations
@@ -33,18 +40,34 @@ import numpy as np
 from td3drive import tags
 from td3drive.analysis.events import EventReadError, read_run
 
-CONFIGS = ("default", "constant", "reference", "sb3")
-LABELS = {"default": "td3drive default", "constant": "td3drive, constant exploration std 0.1 (the former default)",
-          "reference": "reference recipe (examples/reference.yaml)", "sb3": "SB3 TD3 CnnPolicy, SB3 defaults"}
-# The td3drive configurations that are not the default, as config files (a variant changes one choice).
+# The td3drive configurations that are not the default, as config files.
 CONFIG_FILES = {"reference": "examples/reference.yaml", "constant": "examples/explore-constant.yaml"}
+# The default recipe with one choice changed (``--set`` items): the candidates of the issue's "choose by
+# the return reached per hour" (batch, precision, update-to-data ratio, gradient clipping, the no-progress
+# limit, the exploration decay).
+VARIANTS = {
+    "batch64": ["training.batch_size=64"],
+    "batch256": ["training.batch_size=256"],
+    "bf16": ["agent.precision=bf16"],
+    "utd-half": ["training.train_freq=2"],
+    "noclip": ["agent.max_grad_norm=null"],
+    "no-progress-off": ["env.no_progress_frames=0"],
+    "decay-10k": ["agent.exploration_decay_steps=10000"],
+    "decay-40k": ["agent.exploration_decay_steps=40000"],
+}
+CONFIGS = ("default", "constant", "reference", "sb3", *VARIANTS)
+LABELS = {"default": "td3drive default", "constant": "td3drive, constant exploration std 0.1 (the former default)",
+          "reference": "reference recipe (examples/reference.yaml)", "sb3": "SB3 TD3 CnnPolicy, SB3 defaults",
+          **{name: "td3drive default, " + " ".join(sets) for name, sets in VARIANTS.items()}}
+TICK_S = 5.0  # how often a running budget is checked
+PAUSE_SLACK_S = 10.0  # a tick this much longer than TICK_S means the process group was stopped
 
 
 def action_repeat(config: str) -> int:
     """The configuration's action repeat, from its config (SB3 runs through the default env pipeline)."""
     from td3drive.config import build_config
 
-    return build_config(CONFIG_FILES.get(config)).env.action_repeat
+    return build_config(CONFIG_FILES.get(config), VARIANTS.get(config)).env.action_repeat
 
 
 def command(config: str, seed: int, run: Path, eval_frames: int) -> list[str]:
@@ -55,7 +78,25 @@ def command(config: str, seed: int, run: Path, eval_frames: int) -> list[str]:
     cmd = [sys.executable, "-m", "td3drive.cli", "train", "--run-dir", str(run), "--seed", str(seed),
            "--max-timesteps", "10000000", "--eval-freq", str(eval_freq), "--checkpoint-freq", str(eval_freq),
            "--set", "logging.progress=false"]
+    cmd += [arg for item in VARIANTS.get(config, []) for arg in ("--set", item)]
     return cmd + (["--config", CONFIG_FILES[config]] if config in CONFIG_FILES else [])
+
+
+class Budget:
+    """Running seconds left to a run: each tick charges the time since the last one, except that a tick far
+    longer than :data:`TICK_S` means this process (and so its process group) was stopped; that gap is
+    returned as a pause ``(stop, cont)`` (epoch seconds) and charged as one tick."""
+
+    def __init__(self, seconds: float, now: float) -> None:
+        self.left, self.last = seconds, now
+
+    def tick(self, now: float) -> tuple[float, float] | None:
+        gap, pause = now - self.last, None
+        if gap > TICK_S + PAUSE_SLACK_S:
+            pause, gap = (self.last + TICK_S, now), TICK_S
+        self.left -= gap
+        self.last = now
+        return pause
 
 
 def run_all(jobs: list[tuple[str, int, Path]], budget_s: float, eval_frames: dict[str, int], threads: int) -> None:
@@ -73,9 +114,13 @@ def run_all(jobs: list[tuple[str, int, Path]], budget_s: float, eval_frames: dic
                 log,
             )
         )
-    deadline = time.monotonic() + budget_s
-    while time.monotonic() < deadline and any(p.poll() is None for p, _ in procs):
-        time.sleep(5)
+    budget = Budget(budget_s, time.time())
+    while budget.left > 0 and any(p.poll() is None for p, _ in procs):
+        time.sleep(TICK_S)
+        if pause := budget.tick(time.time()):
+            for _, _, run in jobs:
+                with open(run / "pauses.csv", "a") as f:
+                    f.write(f"{pause[0]:.0f},{pause[1]:.0f}\n")
     for p, _ in procs:
         if p.poll() is None:
             p.send_signal(signal.SIGINT)

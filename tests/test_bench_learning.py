@@ -1,0 +1,47 @@
+"""bench/learning.py's bookkeeping: recipe variants are valid configs that change one choice, and a run's
+budget counts running time only (a SIGSTOP pause is recorded, not charged)."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from td3drive.config import Config, build_config
+
+_spec = importlib.util.spec_from_file_location("learning_bench", Path(__file__).parent.parent / "bench/learning.py")
+learning = sys.modules["learning_bench"] = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(learning)
+
+
+def _leaves(cfg: Config) -> dict[str, object]:
+    return {f"{s}.{k}": v for s, sec in vars(cfg).items() for k, v in vars(sec).items()}
+
+
+@pytest.mark.parametrize("name", sorted(learning.VARIANTS))
+def test_each_variant_is_the_default_with_only_its_keys_changed(name):
+    sets = learning.VARIANTS[name]
+    default, variant = _leaves(build_config()), _leaves(build_config(None, sets))
+    changed = {k for k in default if default[k] != variant[k]}
+    assert changed == {item.split("=")[0] for item in sets}
+    cmd = learning.command(name, 3, Path("run"), eval_frames=10_000)
+    assert cmd[cmd.index("--eval-freq") + 1] == "2500"  # 10,000 frames at the default action repeat 4
+    assert [cmd[i + 1] for i, a in enumerate(cmd) if a == "--set"][1:] == sets  # after logging.progress=false
+    assert "--config" not in cmd
+
+
+def test_budget_charges_running_time_and_reports_a_stopped_gap_as_a_pause():
+    b = learning.Budget(60.0, now=1000.0)
+    assert b.tick(1005.0) is None and b.left == pytest.approx(55.0)
+    assert b.tick(1011.0) is None and b.left == pytest.approx(49.0)  # a slow tick is still running time
+    # stopped for ~10 minutes in the middle of a sleep: charged one tick, the rest is a pause
+    assert b.tick(1611.0) == (1016.0, 1611.0) and b.left == pytest.approx(44.0)
+    assert b.tick(1616.0) is None and b.left == pytest.approx(39.0)
+
+
+def test_paused_seconds_before_each_time_come_from_pauses_csv(tmp_path):
+    (tmp_path / "pauses.csv").write_text("100,160\n300,310\n")
+    got = learning.paused_s(tmp_path, np.array([50.0, 130.0, 200.0, 305.0, 400.0]))
+    np.testing.assert_allclose(got, [0, 30, 60, 65, 70])
+    np.testing.assert_allclose(learning.paused_s(tmp_path / "none", np.array([5.0])), [0])
