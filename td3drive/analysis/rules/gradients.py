@@ -97,10 +97,14 @@ def rule_clipping(d: RunData) -> Outcome:
                 "clipping_saturation", WARNING, f"clipping does all the work in {tag}",
                 {"tag": tag, "fraction_over": _r(frac), "max_grad_norm": max_grad_norm,
                  "median_pre_clip": _r(float(np.median(pre)))},
-                "The pre-clip norm is above max_grad_norm in most updates, so every step has the same length "
-                "and the optimiser is effectively doing sign descent. Clipping is working (see the _clipped "
-                "series), but the gradients it receives are too large: lower the learning rate or fix the "
-                "loss scale rather than clipping harder.",
+                "The pre-clip norm is above max_grad_norm in most updates, so clipping no longer catches "
+                "outliers: it rescales every gradient to the same norm. Under SGD that fixes the step length; "
+                "under Adam (td3drive, SB3, CleanRL), which is invariant to the gradient's overall scale, it "
+                "weights every batch the same whatever its error, and lowering the learning rate or rescaling "
+                "the loss does not change it. Clipping is working (see the _clipped series). To have clipping "
+                "guard against outliers only, set max_grad_norm above the typical pre-clip norm (the median is "
+                "in the evidence) or turn it off (DrQ-v2 and SB3's TD3 do not clip), and compare the return "
+                "reached.",
                 [], tag,
             ))
         post_tag = tag + "_clipped"
