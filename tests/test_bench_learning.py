@@ -45,3 +45,10 @@ def test_paused_seconds_before_each_time_come_from_pauses_csv(tmp_path):
     got = learning.paused_s(tmp_path, np.array([50.0, 130.0, 200.0, 305.0, 400.0]))
     np.testing.assert_allclose(got, [0, 30, 60, 65, 70])
     np.testing.assert_allclose(learning.paused_s(tmp_path / "none", np.array([5.0])), [0])
+
+
+def test_first_reaching_gives_the_frames_and_minutes_of_the_first_evaluation_at_the_level():
+    c = {"frames": np.array([10_000.0, 20_000.0, 30_000.0]), "wall_s": np.array([300.0, 660.0, 1_020.0]),
+         "return": np.array([-80.0, 705.0, 650.0])}
+    assert learning.first_reaching(c, 700.0) == "20,000 / 11"
+    assert learning.first_reaching(c, 900.0) == "not reached"
