@@ -137,9 +137,10 @@ def paused_s(run: Path, times: np.ndarray) -> np.ndarray:
     directory if there is one: a line ``stop,cont`` (epoch seconds) per SIGSTOP/SIGCONT pause, so that a
     run stopped to give the machine to something else is charged only its running time."""
     try:
-        pauses = np.loadtxt(run / "pauses.csv", delimiter=",", ndmin=2)
+        text = (run / "pauses.csv").read_text()
     except OSError:
         return np.zeros_like(times)
+    pauses = [tuple(float(x) for x in line.split(",")) for line in text.split("\n") if line.strip()]
     return np.array([sum(max(0.0, min(t, b) - a) for a, b in pauses) for t in times])
 
 

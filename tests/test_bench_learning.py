@@ -52,3 +52,8 @@ def test_first_reaching_gives_the_frames_and_minutes_of_the_first_evaluation_at_
          "return": np.array([-80.0, 705.0, 650.0])}
     assert learning.first_reaching(c, 700.0) == "20,000 / 11"
     assert learning.first_reaching(c, 900.0) == "not reached"
+
+
+def test_an_empty_pauses_csv_means_no_pause(tmp_path):
+    (tmp_path / "pauses.csv").write_text("")
+    np.testing.assert_allclose(learning.paused_s(tmp_path, np.array([5.0, 9.0])), [0, 0])
