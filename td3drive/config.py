@@ -201,6 +201,9 @@ class GuardConfig:
     enabled: bool = _leaf(True, None, "check every update's telemetry and raise alerts (td3drive/guard.py)")
     grad_norm_warning: float = _leaf(50_000.0, _positive(), "pre-clip gradient norm warning threshold")
     grad_norm_critical: float = _leaf(100_000.0, _positive(), "pre-clip gradient norm critical threshold")
+    grad_norm_window: int = _leaf(20, _positive(),
+                                  "updates over which each group's pre-clip norm is judged, by its median: one "
+                                  "outlier batch, which clipping absorbs, is not an explosion (1: each update)")
     q_abs_max: float = _leaf(10_000.0, _positive(), "mean |Q1| or |Q2| on a batch above this is an explosion")
     actor_loss_growth: float = _leaf(10.0, _positive(), "actor loss beyond this factor of its early level (and rising)")
     actor_loss_floor: float = _leaf(1.0, _positive(), "early actor-loss level is at least this (initial Q is ~0)")

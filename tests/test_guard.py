@@ -14,7 +14,7 @@ def names(alerts):
 
 
 def test_thresholds_and_policies_by_hand():
-    g = Guard(GuardConfig(grad_norm_warning=100, grad_norm_critical=1000, q_abs_max=50))
+    g = Guard(GuardConfig(grad_norm_warning=100, grad_norm_critical=1000, q_abs_max=50, grad_norm_window=1))
     ok = {tags.grad_norm("critic_cnn"): 99.0, tags.Q1: -49.0, tags.Q2: 10.0, tags.CRITIC_LOSS: 1.0}
     assert g.check(ok, 1) == []
     warn = g.check({**ok, tags.grad_norm("actor_mlp"): 101.0}, 2)
@@ -30,6 +30,43 @@ def test_thresholds_and_policies_by_hand():
     assert logged[tags.ALERT_Q_EXPLOSION] == 1.0 and logged[tags.ALERT_NON_FINITE] == 0.0 and len(logged) == 5
     assert set(g.log_values().values()) == {0.0}
     assert g.summary() == "gradient_explosion_warning x2, gradient_explosion_critical x1, q_value_explosion x1"
+
+
+def test_one_outlier_batch_is_not_an_explosion_a_norm_that_stays_high_is():
+    """The pre-clip norm is judged by its median over the last grad_norm_window updates of each group: the
+    healthy CarRacing run that the single-update rule stopped had one batch at 1.02e5 among ~5e3."""
+    g = Guard(GuardConfig(grad_norm_window=20))
+    norm = tags.grad_norm("critic_cnn")
+    for step in range(1, 41):
+        assert g.check({norm: 5_000.0 if step != 10 else 102_147.0}, step) == []
+    # from now on every update is above the critical threshold: the median (of 20: the mean of the middle
+    # two) reaches the warning on the 10th of them and the critical threshold on the 11th
+    fired = {step: names(g.check({norm: 150_000.0}, step)) for step in range(41, 61)}
+    assert [s for s, n in fired.items() if n][:2] == [50, 51] and fired[50] == ["gradient_explosion_warning"]
+    assert g.stop.tag == tags.ALERT_GRAD_CRITICAL and g.stop.step == 51
+    assert "critic_cnn_norm = 1.5e+05 (median of the last 20 updates) > 100000 (pre-clip)" in g.stop.message
+    # groups have their own windows: another group's high norms do not lift this one's median
+    h = Guard(GuardConfig(grad_norm_window=3))
+    h.check({tags.grad_norm("actor_mlp"): 1e6, norm: 1.0}, 1)
+    assert [a.tag for a in h.check({tags.grad_norm("actor_mlp"): 1e6, norm: 1.0}, 2)] == [
+        tags.ALERT_GRAD_CRITICAL, tags.ALERT_GRAD_WARNING]
+    assert "actor_mlp" in h.stop.message
+
+
+def test_the_norm_windows_survive_a_checkpoint():
+    g = Guard(GuardConfig(grad_norm_window=3))
+    norm = tags.grad_norm("critic_cnn")
+    g.check({norm: 2e5}, 1)
+    g.check({norm: 2e5}, 2)
+    g.stop = None
+    restored = Guard(GuardConfig(grad_norm_window=3))
+    restored.load_state_dict(g.state_dict())
+    assert restored.check({norm: 1.0}, 3)[0].tag == tags.ALERT_GRAD_CRITICAL  # median of 2e5, 2e5, 1
+    old = g.state_dict()
+    del old["norms"]  # a checkpoint written before the windows existed
+    fresh = Guard(GuardConfig(grad_norm_window=3))
+    fresh.load_state_dict(old)
+    assert fresh.check({norm: 1.0}, 3) == []
 
 
 def test_policies_are_configurable():

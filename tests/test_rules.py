@@ -45,10 +45,17 @@ def test_non_finite_is_critical_with_first_step():
 def test_gradient_explosion_thresholds(peak, expected):
     s = base()
     v = np.ones(30)
-    v[20] = peak
+    v[20] = peak  # one outlier batch: a jump, not an explosion (the median of 5 logged points stays at 1)
     s[tags.grad_norm("critic_cnn")] = S(v)
     found, _ = ids(s)
-    assert expected in found and ("gradient_jump", WARNING) in found
+    assert ("gradient_jump", WARNING) in found and not any(i.startswith("gradient_explosion") for i, _ in found)
+    v[20:23] = peak  # three of five logged points: the median is over the threshold
+    found, findings = ids(s)
+    assert expected in found
+    f = next(f for f in findings if f.id == expected[0])
+    assert f.evidence["at_step"] == 2200 and f.evidence["points_over"] == 3 and f.evidence["max"] == peak
+    v[22] = 1.0  # two of five: not yet
+    assert not any(i.startswith("gradient_explosion") for i, _ in ids(s)[0])
     s[tags.grad_norm("critic_cnn")] = S(np.full(30, 40_000.0))  # high but below warning, no jump
     found, _ = ids(s)
     assert not any(i.startswith("gradient_explosion") or i == "gradient_jump" for i, _ in found)

@@ -36,6 +36,16 @@ def _grad_tags(series: dict[str, Series]) -> list[str]:
     return sorted(t for t in series if tags.is_grad_norm(t))
 
 
+# Logged points over which a pre-clip norm is judged, by its median: one outlier batch (which clipping absorbs)
+# is not an explosion; a norm that stays high is. The live guard does the same over guard.grad_norm_window updates.
+EXPLOSION_WINDOW = 5
+
+
+def _sustained(v: np.ndarray) -> np.ndarray:
+    """Median of each value with the ones logged before it, over :data:`EXPLOSION_WINDOW` points."""
+    return pd.Series(v).rolling(EXPLOSION_WINDOW, min_periods=1).median().to_numpy()
+
+
 def rule_gradient_explosion(d: RunData) -> Outcome:
     series, th = d.series, d.th
     out = []
@@ -43,15 +53,18 @@ def rule_gradient_explosion(d: RunData) -> Outcome:
         steps, v = _finite(series[tag])
         if not len(v):
             continue
-        peak = int(np.argmax(v))
+        level_v = _sustained(v)  # what is judged; the jump check below reads the single values
+        peak = int(np.argmax(level_v))
         for level, sev in (("grad_norm_critical", CRITICAL), ("grad_norm_warning", WARNING)):
-            over = v > getattr(th, level)
+            over = level_v > getattr(th, level)
             if over.any():
                 out.append(Finding(
                     f"gradient_explosion_{sev}", sev, f"gradient explosion in {tag}",
-                    {"tag": tag, "max": _r(v[peak]), "at_step": int(steps[peak]), "threshold": getattr(th, level),
-                     "updates_over": int(over.sum()), "of": len(v)},
-                    "The gradient norm before clipping passed the threshold. Clipping bounds the step, but a "
+                    {"tag": tag, "max": _r(level_v[peak]), "at_step": int(steps[peak]), "threshold": getattr(th, level),
+                     "points_over": int(over.sum()), "of": len(v), "window": EXPLOSION_WINDOW,
+                     "max_single": _r(float(v.max()))},
+                    f"The gradient norm before clipping, as the median of {EXPLOSION_WINDOW} logged points, passed "
+                    "the threshold (single outlier batches do not count). Clipping bounds the step, but a "
                     "norm this large means the loss surface is being hit far from where the network is "
                     "calibrated: usually targets that grew (check Q and target Q), unnormalised inputs or "
                     "rewards, or a learning rate that is too high. Lower the learning rate, scale rewards, "
@@ -77,8 +90,10 @@ def rule_gradient_explosion(d: RunData) -> Outcome:
                     "Look at the losses and Q values at the same step.",
                     [int(steps[k]) for k in jumps[:20]], tag,
                 ))
-    gmax = max((float(v.max()) for t in _grad_tags(series) if len(v := _finite(series[t])[1])), default=None)
-    return Outcome(out, [row("grad_norm", "max pre-clip gradient norm", gmax, f"< {th.grad_norm_warning:g}", 2,
+    gmax = max((float(_sustained(v).max()) for t in _grad_tags(series) if len(v := _finite(series[t])[1])),
+               default=None)
+    return Outcome(out, [row("grad_norm", f"max pre-clip gradient norm (median of {EXPLOSION_WINDOW} log points)",
+                             gmax, f"< {th.grad_norm_warning:g}", 2,
                              gmax is not None, gmax is not None and gmax < th.grad_norm_warning)])
 
 
