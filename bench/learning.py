@@ -140,7 +140,8 @@ def paused_s(run: Path, times: np.ndarray) -> np.ndarray:
         text = (run / "pauses.csv").read_text()
     except OSError:
         return np.zeros_like(times)
-    pauses = [tuple(float(x) for x in line.split(",")) for line in text.split("\n") if line.strip()]
+    lines = (line.split("#")[0].strip() for line in text.split("\n"))  # '#' starts a comment
+    pauses = [tuple(float(x) for x in line.split(",")) for line in lines if line]
     return np.array([sum(max(0.0, min(t, b) - a) for a, b in pauses) for t in times])
 
 

@@ -41,7 +41,7 @@ def test_budget_charges_running_time_and_reports_a_stopped_gap_as_a_pause():
 
 
 def test_paused_seconds_before_each_time_come_from_pauses_csv(tmp_path):
-    (tmp_path / "pauses.csv").write_text("100,160\n300,310\n")
+    (tmp_path / "pauses.csv").write_text("# two pauses, by hand\n100,160\n300,310  # the second\n")
     got = learning.paused_s(tmp_path, np.array([50.0, 130.0, 200.0, 305.0, 400.0]))
     np.testing.assert_allclose(got, [0, 30, 60, 65, 70])
     np.testing.assert_allclose(learning.paused_s(tmp_path / "none", np.array([5.0])), [0])
