@@ -48,13 +48,14 @@ def _sustained(v: np.ndarray) -> np.ndarray:
 
 def rule_gradient_explosion(d: RunData) -> Outcome:
     series, th = d.series, d.th
-    out = []
+    out, levels = [], []
     for tag in _grad_tags(series):
         steps, v = _finite(series[tag])
         if not len(v):
             continue
         level_v = _sustained(v)  # what is judged; the jump check below reads the single values
         peak = int(np.argmax(level_v))
+        levels.append(float(level_v[peak]))
         for level, sev in (("grad_norm_critical", CRITICAL), ("grad_norm_warning", WARNING)):
             over = level_v > getattr(th, level)
             if over.any():
@@ -90,8 +91,7 @@ def rule_gradient_explosion(d: RunData) -> Outcome:
                     "Look at the losses and Q values at the same step.",
                     [int(steps[k]) for k in jumps[:20]], tag,
                 ))
-    gmax = max((float(_sustained(v).max()) for t in _grad_tags(series) if len(v := _finite(series[t])[1])),
-               default=None)
+    gmax = max(levels, default=None)
     return Outcome(out, [row("grad_norm", f"max pre-clip gradient norm (median of {EXPLOSION_WINDOW} log points)",
                              gmax, f"< {th.grad_norm_warning:g}", 2,
                              gmax is not None, gmax is not None and gmax < th.grad_norm_warning)])
