@@ -124,9 +124,21 @@ def save_step(run_dir: Path, step: int, state: dict, replay_state: dict | None =
     atomic_save(state, path)
     point_latest(ckpt_dir, path)
     for old in ckpt_dir.glob("replay_step_*.pt"):
-        if old.name != replay_name(step):
+        # Without replay contents, one of this very step is a leftover (of an earlier run in this directory).
+        if replay_state is None or old.name != replay_name(step):
             old.unlink(missing_ok=True)
             checksum_path(old).unlink(missing_ok=True)
+    return path
+
+
+def save_replay(run_dir: Path, step: int, replay_state: dict) -> Path:
+    """Add replay contents to the existing checkpoint ``step_<step>.pt`` (``replay_step_<step>.pt``).
+
+    Written after the checkpoint, so a process killed while writing (the file can be gigabytes) still
+    leaves the checkpoint; its resume then starts from an empty buffer, as without this file.
+    """
+    path = run_dir / CHECKPOINT_DIR / replay_name(step)
+    atomic_save(replay_state, path)
     return path
 
 
@@ -208,8 +220,10 @@ def contents_error(path: Path, e: Exception) -> CheckpointError:
 def restore_replay(buffer: ReplayBuffer | VectorReplay, path: Path, state: dict, batch_size: int) -> str:
     """Restore the replay contents saved with checkpoint ``path`` when there are any (else only the
     replay's RNG); returns the note the resume message carries."""
+    # The step in the file's name pairs it with this checkpoint: saved with it (training.save_replay) or
+    # after it, when a signal ended the run (training.replay_on_stop).
     replay_file = path.parent / replay_name(state["counters"]["step"])
-    if state["replay_saved"] and replay_file.is_file():
+    if replay_file.is_file():
         buffer.load_state_dict(load_replay(replay_file))
         return f"replay restored ({len(buffer):,} transitions)"
     buffer.set_rng_state(state["replay_rng"])

@@ -188,6 +188,8 @@ class TrainingConfig:
     keep_checkpoints: int = _leaf(5, _at_least(2), "newest step_<N>.pt files kept (last_good.pt and files you rename "
                                                    "or copy are never removed)")
     save_replay: bool = _leaf(False, None, "also save replay contents with each checkpoint")
+    replay_on_stop: bool = _leaf(True, None, "when a signal (Ctrl-C, SIGTERM) ends the run, save the replay contents "
+                                             "beside the final checkpoint, so --resume continues the same run")
 
 
 @dataclass(frozen=True)

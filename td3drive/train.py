@@ -4,7 +4,8 @@ Resume is exact: every episode is reset with its own seed (``evaluate.episode_se
 checkpoint keeps the actions taken so far in the current episode, so a resumed run rebuilds the
 simulator state by replaying them (``collect.Collector.restore``), then restores networks, optimizers,
 counters and every RNG. With ``training.save_replay`` the replay contents are saved too and the
-continuation is bit-identical to an uninterrupted run.
+continuation is bit-identical to an uninterrupted run; a run a signal ends saves them beside its final
+checkpoint (``training.replay_on_stop``), so stopping a run and resuming it later costs nothing.
 """
 
 from __future__ import annotations
@@ -32,6 +33,17 @@ from td3drive.run_log import RunLog
 from td3drive.signals import catch_stop_signals, restore_handlers, take_early_stop_signal
 
 console = Console(stderr=True)
+
+
+def _tensor_bytes(obj: object) -> int:
+    """Bytes of the tensors in a (nested) state dict."""
+    if isinstance(obj, torch.Tensor):
+        return obj.nbytes
+    if isinstance(obj, dict):
+        return sum(_tensor_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(_tensor_bytes(v) for v in obj)
+    return 0
 
 
 def resolve_device(name: str) -> torch.device:
@@ -150,6 +162,19 @@ class Trainer:
         self.log(f"checkpoint: {path} (step {self.c.step})")
         return path
 
+    def _save_replay_for_resume(self) -> None:
+        """Replay contents beside the final checkpoint of a run a signal ended: without them a resume starts
+        from an empty buffer and is a different run (a budgeted run stopped to be extended, a preempted job)."""
+        state = self.buffer.state_dict()
+        mib = _tensor_bytes(state) / 2**20
+        self.log(f"saving the replay ({len(self.buffer):,} transitions, {mib:,.0f} MiB) beside the final checkpoint, "
+                 "so --resume continues this run (training.replay_on_stop=false skips this)")
+        try:
+            checkpoint.save_replay(self.run_dir, self.c.step, state)
+        except OSError as e:  # a full disk must not cost the report
+            self.log(f"[yellow]warning: the replay could not be saved ({e}); --resume would start from an empty "
+                     "buffer[/]")
+
     def _restore(self) -> int:
         path, state = checkpoint.resume_state(self.run_dir, self.device, self.log)
         try:
@@ -259,6 +284,8 @@ class Trainer:
             else:
                 if self._checkpoint_step != self.c.step or self.replay_at_end:
                     self.save_checkpoint(with_replay=self.replay_at_end)
+                if self._stop_signal is not None and t.replay_on_stop and not (t.save_replay or self.replay_at_end):
+                    self._save_replay_for_resume()
                 if self.evaluator is not None and self._stop_signal is None:
                     self._record_evaluations(self.evaluator.drain())
         finally:

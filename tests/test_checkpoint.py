@@ -26,6 +26,17 @@ def test_save_step_is_atomic_points_latest_and_keeps_one_replay(tmp_path):
     assert checkpoint.load_replay(d / "replay_step_20.pt")["frames"].shape == (2,)
 
 
+def test_save_replay_after_the_checkpoint_pairs_by_step_and_a_later_plain_save_drops_it(tmp_path):
+    checkpoint.save_step(tmp_path, 30, {"step": 30})
+    checkpoint.save_replay(tmp_path, 30, {"frames": torch.zeros(3)})
+    d = tmp_path / "checkpoints"
+    assert checkpoint.load_replay(d / "replay_step_30.pt")["frames"].shape == (3,)
+    # A run restarted in the same directory that checkpoints step 30 without replay must not pick up the
+    # leftover of the earlier run's step 30.
+    checkpoint.save_step(tmp_path, 30, {"step": 30})
+    assert not (d / "replay_step_30.pt").exists() and not (d / "replay_step_30.pt.sha256").exists()
+
+
 def test_load_refuses_code_garbage_and_foreign_files(tmp_path):
     torch.save({"agent": Payload(), "config": {}}, tmp_path / "evil.pt")
     with pytest.raises(CheckpointError, match="cannot be loaded"):

@@ -1,3 +1,5 @@
+import signal
+
 import numpy as np
 import pytest
 import torch
@@ -35,6 +37,53 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, tiny_sets):
     np.testing.assert_array_equal(
         full.agent.act(obs["image"], obs["vector"]), resumed.agent.act(obs["image"], obs["vector"])
     )
+
+
+def _stop_by_signal_at(trainer: Trainer, step: int, signum: int = signal.SIGINT) -> Trainer:
+    """Deliver ``signum`` to the trainer's handler once it has taken ``step`` env steps (as a Ctrl-C would)."""
+    take = trainer.step
+
+    def step_then_signal() -> None:
+        take()
+        if trainer.c.step == step:
+            trainer._handle_signal(signum, None)
+
+    trainer.step = step_then_signal
+    return trainer
+
+
+@pytest.mark.parametrize("checkpoint_freq", [130, 0], ids=["checkpoint-at-stop", "no-checkpoint-at-stop"])
+def test_run_ended_by_a_signal_resumes_bit_identically_without_save_replay(tmp_path, tiny_sets, checkpoint_freq):
+    # training.save_replay stays false: the signal alone saves the replay beside the final checkpoint.
+    sets = ["training.max_timesteps=200", f"training.checkpoint_freq={checkpoint_freq}"]
+    full = Trainer(cfg_with(tiny_sets, *sets), tmp_path / "full")
+    full.train()
+
+    lines: list[str] = []
+    stopped = _stop_by_signal_at(Trainer(cfg_with(tiny_sets, *sets), tmp_path / "part", log=lines.append), 130)
+    result = stopped.train()
+    assert result.steps == 130 and result.exit_code == 130  # SIGINT's exit code
+    assert any("saving the replay" in line for line in lines)
+    assert (tmp_path / "part/checkpoints/replay_step_130.pt").is_file()
+
+    lines.clear()
+    resumed = Trainer(cfg_with(tiny_sets, *sets), tmp_path / "part", resume=True, log=lines.append)
+    assert len(resumed.buffer) == len(stopped.buffer) > 0
+    assert any("replay restored" in line for line in lines)
+    resumed.train()
+    assert resumed.agent.total_it == full.agent.total_it > 0
+    for a, b in zip(full.agent.critic.parameters(), resumed.agent.critic.parameters()):
+        assert torch.equal(a, b)
+    # the next checkpoint (the resumed run's last) removes the replay file: it is large
+    assert not (tmp_path / "part/checkpoints/replay_step_130.pt").exists()
+
+
+def test_replay_on_stop_false_leaves_no_replay(tmp_path, tiny_sets):
+    cfg = cfg_with(tiny_sets, "training.max_timesteps=200", "training.replay_on_stop=false")
+    _stop_by_signal_at(Trainer(cfg, tmp_path / "r", log=lambda line: None), 80, signal.SIGTERM).train()
+    assert (tmp_path / "r/checkpoints/step_80.pt").is_file()
+    assert not list((tmp_path / "r/checkpoints").glob("replay_step_*"))
+    assert len(Trainer(cfg, tmp_path / "r", resume=True, log=lambda line: None).buffer) == 0
 
 
 def test_resume_without_saved_replay_says_so_and_continues(tmp_path, tiny_sets):
