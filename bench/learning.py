@@ -132,17 +132,25 @@ def run_all(jobs: list[tuple[str, int, Path]], budget_s: float, eval_frames: dic
         log.close()
 
 
-def paused_s(run: Path, times: np.ndarray) -> np.ndarray:
+def _overlap(a: float, b: float, intervals: list[tuple[float, float]]) -> float:
+    """Seconds of [a, b] inside ``intervals`` (disjoint)."""
+    return sum(max(0.0, min(b, y) - max(a, x)) for x, y in intervals)
+
+
+def paused_s(run: Path, times: np.ndarray, excluded: list[tuple[float, float]] = ()) -> np.ndarray:
     """Seconds the run was paused before each of ``times`` (epoch seconds), from ``pauses.csv`` in the run
     directory if there is one: a line ``stop,cont`` (epoch seconds) per SIGSTOP/SIGCONT pause, so that a
-    run stopped to give the machine to something else is charged only its running time."""
+    run stopped to give the machine to something else is charged only its running time. Pause seconds
+    inside ``excluded`` (epoch intervals the caller's clock already left out: SB3's evaluations) are not
+    counted twice."""
     try:
         text = (run / "pauses.csv").read_text()
     except OSError:
         return np.zeros_like(times)
     lines = (line.split("#")[0].strip() for line in text.split("\n"))  # '#' starts a comment
     pauses = [tuple(float(x) for x in line.split(",")) for line in lines if line]
-    return np.array([sum(max(0.0, min(t, b) - a) for a, b in pauses) for t in times])
+    return np.array([sum(max(0.0, min(t, b) - a) - _overlap(a, min(t, b), list(excluded))
+                         for a, b in pauses if a < t) for t in times])
 
 
 def td3drive_curve(run: Path) -> dict[str, np.ndarray]:
@@ -157,9 +165,15 @@ def td3drive_curve(run: Path) -> dict[str, np.ndarray]:
 
 
 def sb3_curve(run: Path) -> dict[str, np.ndarray]:
+    """bench/sb3_td3.py's curve.csv; its wall_s already leaves evaluations out, and pauses outside them
+    are subtracted when the file has the evaluations' epochs (files written before it had them have not)."""
     with open(run / "curve.csv") as f:
         rows = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
-    return {k: np.array([r[k] for r in rows]) for k in ("steps", "frames", "wall_s", "return")}
+    c = {k: np.array([r[k] for r in rows]) for k in ("steps", "frames", "wall_s", "return")}
+    if rows and "eval_start" in rows[0]:
+        evals = [(r["eval_start"], r["eval_end"]) for r in rows]
+        c["wall_s"] = c["wall_s"] - paused_s(run, np.array([r["eval_start"] for r in rows]), evals)
+    return c
 
 
 def curve(config: str, run: Path) -> dict[str, np.ndarray] | None:

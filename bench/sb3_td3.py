@@ -11,8 +11,11 @@ the same evaluation protocol (deterministic episodes with the stock rules). Two 
 - without it: td3drive's former (reference-system) schedule: learning_starts 1000, train_freq 50,
   gradient_steps 1, batch 256, learning rate 3e-4 (bench/train_5k.py's peer).
 
-Writes ``curve.csv`` (steps, frames, wall_s, return) after every evaluation, so an interrupted run
-keeps its curve, and ``evaluations.npz`` (SB3's EvalCallback).
+Writes ``curve.csv`` after every evaluation, so an interrupted run keeps its curve: steps, frames,
+wall_s (seconds of training before the evaluated snapshot, evaluations excluded), return, and the epoch
+seconds at which the evaluation started and ended (``eval_start``, ``eval_end``: bench/learning.py
+subtracts a SIGSTOP pause outside evaluations from ``wall_s`` with them); and ``evaluations.npz`` (SB3's
+EvalCallback).
 
     python bench/sb3_td3.py --defaults --max-timesteps 20000 --eval-freq 2500 --out /tmp/sb3
 """
@@ -81,16 +84,17 @@ def main() -> None:
                         buffer_size=min(1_000_000, a.max_timesteps), policy_delay=2, tau=0.005, gamma=0.99)
     model = TD3("CnnPolicy", env, action_noise=noise, seed=a.seed, device="cpu", tensorboard_log=a.out, verbose=0,
                 **settings)
-    (out / "curve.csv").write_text("steps,frames,wall_s,return\n")
+    (out / "curve.csv").write_text("steps,frames,wall_s,return,eval_start,eval_end\n")
 
     class Stamp(BaseCallback):
         """Runs before EvalCallback on every step: the wall-clock of the snapshot an evaluation will judge
         (as for td3drive, whose evaluations run beside training, evaluation time is not counted)."""
 
         at = 0.0
+        epoch = 0.0
 
         def _on_step(self) -> bool:
-            Stamp.at = time.perf_counter() - t0 - eval_s[0]
+            Stamp.at, Stamp.epoch = time.perf_counter() - t0 - eval_s[0], time.time()
             return True
 
     eval_s = [0.0]  # seconds spent evaluating so far
@@ -102,7 +106,8 @@ def main() -> None:
             ev = self.parent
             eval_s[0] = time.perf_counter() - t0 - Stamp.at
             with open(out / "curve.csv", "a") as f:
-                f.write(f"{ev.num_timesteps},{ev.num_timesteps * repeat},{Stamp.at:.1f},{ev.last_mean_reward:.3f}\n")
+                f.write(f"{ev.num_timesteps},{ev.num_timesteps * repeat},{Stamp.at:.1f},{ev.last_mean_reward:.3f},"
+                        f"{Stamp.epoch:.1f},{time.time():.1f}\n")
             return True
 
     callbacks: list = [Stamp()]

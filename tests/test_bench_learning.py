@@ -57,3 +57,20 @@ def test_first_reaching_gives_the_frames_and_minutes_of_the_first_evaluation_at_
 def test_an_empty_pauses_csv_means_no_pause(tmp_path):
     (tmp_path / "pauses.csv").write_text("")
     np.testing.assert_allclose(learning.paused_s(tmp_path, np.array([5.0, 9.0])), [0, 0])
+
+
+def test_sb3_curve_subtracts_pauses_outside_its_evaluations_only(tmp_path):
+    # wall_s already leaves the evaluations out (100-130 and 300-340 epoch s); pauses: 50-60 (training),
+    # 110-120 (inside the first evaluation: already left out), 200-225 (training), 350-400 (after both).
+    (tmp_path / "curve.csv").write_text("steps,frames,wall_s,return,eval_start,eval_end\n"
+                                        "10,40,90.0,-80,100,130\n20,80,260.0,-50,300,340\n")
+    (tmp_path / "pauses.csv").write_text("50,60\n110,120\n200,225\n350,400\n")
+    c = learning.sb3_curve(tmp_path)
+    np.testing.assert_allclose(c["wall_s"], [90.0 - 10, 260.0 - 10 - 25])
+    np.testing.assert_allclose(c["return"], [-80, -50])
+
+
+def test_sb3_curve_written_before_the_epoch_columns_reads_as_it_was(tmp_path):
+    (tmp_path / "curve.csv").write_text("steps,frames,wall_s,return\n2500,10000,1507.8,-82.806\n")
+    (tmp_path / "pauses.csv").write_text("0,100\n")
+    np.testing.assert_allclose(learning.sb3_curve(tmp_path)["wall_s"], [1507.8])
