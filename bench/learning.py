@@ -196,6 +196,40 @@ def first_reaching(c: dict[str, np.ndarray], level: float) -> str:
     return f"{int(c['frames'][i]):,} / {c['wall_s'][i] / 60:.0f}"
 
 
+# The columns of the side-by-side tables: the issue compares the recipes at the same wall-clock and frames.
+AT_MINUTES = (10, 20, 30, 45, 60, 90, 120, 150)
+AT_FRAMES = (20_000, 40_000, 60_000, 80_000, 100_000, 150_000, 200_000)
+
+
+def latest_at(c: dict[str, np.ndarray], axis: str, x: float) -> float | None:
+    """Return of the latest evaluation at or before ``x`` on ``axis`` (``"wall_s"``, ``"frames"``): what the
+    run had shown by then. NaN before its first evaluation; None when it has no evaluation at or after
+    ``x`` (it was not seen to run that long, so it says nothing about ``x``)."""
+    xs = c[axis]
+    if not len(xs) or xs[-1] < x:
+        return None
+    i = int(np.searchsorted(xs, x, side="right")) - 1
+    return float(c["return"][i]) if i >= 0 else float("nan")
+
+
+def _cell(v: float | None) -> str:
+    return "" if v is None else "-" if np.isnan(v) else f"{v:.1f}"
+
+
+def side_by_side(curves: dict[str, dict[str, np.ndarray]]) -> str:
+    """Markdown tables of each run's latest evaluation return at the same wall-clock minutes and at the same
+    simulator frames (empty: the run did not get there; '-': no evaluation yet)."""
+    lines = []
+    for axis, points, head in (("wall_s", AT_MINUTES, "min"), ("frames", AT_FRAMES, "frames")):
+        scale = 60.0 if axis == "wall_s" else 1.0
+        lines.append("| run | " + " | ".join(f"{p:,} {head}" for p in points) + " |")
+        lines.append("|---|" + "---|" * len(points))
+        for name, c in curves.items():
+            lines.append(f"| {name} | " + " | ".join(_cell(latest_at(c, axis, p * scale)) for p in points) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def report(out: Path, configs: list[str], seeds: list[int]) -> None:
     import matplotlib
 
@@ -203,6 +237,7 @@ def report(out: Path, configs: list[str], seeds: list[int]) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 5), sharey=True)
+    curves: dict[str, dict[str, np.ndarray]] = {}
     print("| configuration | seed | evaluations | agent steps | frames | wall-clock (min) | eval return | best "
           f"| first >= {DRIVING:.0f} (frames / min) |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -213,6 +248,7 @@ def report(out: Path, configs: list[str], seeds: list[int]) -> None:
                 print(f"| {LABELS[config]} | {seed} | 0 | | | | no evaluation | | |")
                 continue
             label = f"{LABELS[config]}, seed {seed}"
+            curves[f"{config} {seed}"] = c
             axes[0].plot(c["frames"], c["return"], marker="o", label=label)
             axes[1].plot(c["wall_s"] / 60, c["return"], marker="o", label=label)
             print(
@@ -221,6 +257,8 @@ def report(out: Path, configs: list[str], seeds: list[int]) -> None:
                 f"| {c['wall_s'][-1] / 60:.0f} | {c['return'][-1]:.1f} | {c['return'].max():.1f} "
                 f"| {first_reaching(c, DRIVING)} |"
             )
+    print("\nThe latest evaluation return by the same wall-clock, and by the same simulator frames:\n")
+    print(side_by_side(curves))
     axes[0].set_xlabel("simulator frames")
     axes[1].set_xlabel("wall-clock minutes")
     axes[0].set_ylabel("mean evaluation return (10 episodes, 1,000 frames)")

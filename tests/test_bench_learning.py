@@ -74,3 +74,17 @@ def test_sb3_curve_written_before_the_epoch_columns_reads_as_it_was(tmp_path):
     (tmp_path / "curve.csv").write_text("steps,frames,wall_s,return\n2500,10000,1507.8,-82.806\n")
     (tmp_path / "pauses.csv").write_text("0,100\n")
     np.testing.assert_allclose(learning.sb3_curve(tmp_path)["wall_s"], [1507.8])
+
+
+def test_latest_at_is_what_the_run_had_shown_by_then_and_nothing_past_its_end():
+    c = {"frames": np.array([10_000.0, 20_000.0, 30_000.0]), "wall_s": np.array([300.0, 660.0, 1_020.0]),
+         "return": np.array([-80.0, 705.0, 650.0])}
+    assert np.isnan(learning.latest_at(c, "wall_s", 200.0))  # running, not evaluated yet
+    assert learning.latest_at(c, "wall_s", 600.0) == -80.0  # the 660 s evaluation had not come
+    assert learning.latest_at(c, "wall_s", 660.0) == 705.0
+    assert learning.latest_at(c, "frames", 30_000.0) == 650.0
+    assert learning.latest_at(c, "wall_s", 1_200.0) is None  # not seen to run that long
+    table = learning.side_by_side({"default 0": c})
+    rows = [line for line in table.splitlines() if line.startswith("| default 0 |")]
+    assert rows[0] == "| default 0 | -80.0 |" + "  |" * 7  # at 10 minutes; 20 minutes is past its end
+    assert rows[1] == "| default 0 | 705.0 |" + "  |" * 6  # at 20K frames; 40K is past its end
