@@ -33,6 +33,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -132,12 +133,12 @@ def run_all(jobs: list[tuple[str, int, Path]], budget_s: float, eval_frames: dic
         log.close()
 
 
-def _overlap(a: float, b: float, intervals: list[tuple[float, float]]) -> float:
+def _overlap(a: float, b: float, intervals: Sequence[tuple[float, float]]) -> float:
     """Seconds of [a, b] inside ``intervals`` (disjoint)."""
     return sum(max(0.0, min(b, y) - max(a, x)) for x, y in intervals)
 
 
-def paused_s(run: Path, times: np.ndarray, excluded: list[tuple[float, float]] = ()) -> np.ndarray:
+def paused_s(run: Path, times: np.ndarray, excluded: Sequence[tuple[float, float]] = ()) -> np.ndarray:
     """Seconds the run was paused before each of ``times`` (epoch seconds), from ``pauses.csv`` in the run
     directory if there is one: a line ``stop,cont`` (epoch seconds) per SIGSTOP/SIGCONT pause, so that a
     run stopped to give the machine to something else is charged only its running time. Pause seconds
@@ -149,7 +150,7 @@ def paused_s(run: Path, times: np.ndarray, excluded: list[tuple[float, float]] =
         return np.zeros_like(times)
     lines = (line.split("#")[0].strip() for line in text.split("\n"))  # '#' starts a comment
     pauses = [tuple(float(x) for x in line.split(",")) for line in lines if line]
-    return np.array([sum(max(0.0, min(t, b) - a) - _overlap(a, min(t, b), list(excluded))
+    return np.array([sum(max(0.0, min(t, b) - a) - _overlap(a, min(t, b), excluded)
                          for a, b in pauses if a < t) for t in times])
 
 
@@ -172,7 +173,7 @@ def sb3_curve(run: Path) -> dict[str, np.ndarray]:
     c = {k: np.array([r[k] for r in rows]) for k in ("steps", "frames", "wall_s", "return")}
     if rows and "eval_start" in rows[0]:
         evals = [(r["eval_start"], r["eval_end"]) for r in rows]
-        c["wall_s"] = c["wall_s"] - paused_s(run, np.array([r["eval_start"] for r in rows]), evals)
+        c["wall_s"] = c["wall_s"] - paused_s(run, np.array([start for start, _ in evals]), evals)
     return c
 
 

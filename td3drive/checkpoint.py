@@ -119,7 +119,7 @@ def save_step(run_dir: Path, step: int, state: dict, replay_state: dict | None =
     ckpt_dir = run_dir / CHECKPOINT_DIR
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     if replay_state is not None:
-        atomic_save(replay_state, ckpt_dir / replay_name(step))
+        save_replay(run_dir, step, replay_state)
     path = ckpt_dir / f"step_{step}.pt"
     atomic_save(state, path)
     point_latest(ckpt_dir, path)
@@ -132,10 +132,11 @@ def save_step(run_dir: Path, step: int, state: dict, replay_state: dict | None =
 
 
 def save_replay(run_dir: Path, step: int, replay_state: dict) -> Path:
-    """Add replay contents to the existing checkpoint ``step_<step>.pt`` (``replay_step_<step>.pt``).
+    """Replay contents for checkpoint ``step_<step>.pt``, as ``replay_step_<step>.pt``.
 
-    Written after the checkpoint, so a process killed while writing (the file can be gigabytes) still
-    leaves the checkpoint; its resume then starts from an empty buffer, as without this file.
+    :func:`save_step` writes it before the checkpoint; a run a signal ended adds it after its final
+    checkpoint, so a process killed while writing (the file can be gigabytes) still leaves that
+    checkpoint, whose resume then starts from an empty buffer, as without this file.
     """
     path = run_dir / CHECKPOINT_DIR / replay_name(step)
     atomic_save(replay_state, path)

@@ -35,17 +35,6 @@ from td3drive.signals import catch_stop_signals, restore_handlers, take_early_st
 console = Console(stderr=True)
 
 
-def _tensor_bytes(obj: object) -> int:
-    """Bytes of the tensors in a (nested) state dict."""
-    if isinstance(obj, torch.Tensor):
-        return obj.nbytes
-    if isinstance(obj, dict):
-        return sum(_tensor_bytes(v) for v in obj.values())
-    if isinstance(obj, (list, tuple)):
-        return sum(_tensor_bytes(v) for v in obj)
-    return 0
-
-
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -149,7 +138,7 @@ class Trainer:
             "counters": self.c.state_dict(), "episode_actions": self.c.episode_actions_tensor(),
             "obs_checksum": obs_checksum(self.obs),
             "rng": {**checkpoint.capture_rng(), "trainer": self.rng.bit_generator.state},
-            "replay_rng": self.buffer.rng_state(), "replay_saved": self.cfg.training.save_replay or self.replay_at_end,
+            "replay_rng": self.buffer.rng_state(),
             "guard": self.guard.state_dict() if self.guard is not None else None,
         }
 
@@ -165,15 +154,15 @@ class Trainer:
     def _save_replay_for_resume(self) -> None:
         """Replay contents beside the final checkpoint of a run a signal ended: without them a resume starts
         from an empty buffer and is a different run (a budgeted run stopped to be extended, a preempted job)."""
-        state = self.buffer.state_dict()
-        mib = _tensor_bytes(state) / 2**20
-        self.log(f"saving the replay ({len(self.buffer):,} transitions, {mib:,.0f} MiB) beside the final checkpoint, "
-                 "so --resume continues this run (training.replay_on_stop=false skips this)")
+        self.log(f"saving the replay ({len(self.buffer):,} transitions) beside the final checkpoint, so --resume "
+                 "continues this run (training.replay_on_stop=false skips this)")
         try:
-            checkpoint.save_replay(self.run_dir, self.c.step, state)
+            path = checkpoint.save_replay(self.run_dir, self.c.step, self.buffer.state_dict())
         except OSError as e:  # a full disk must not cost the report
             self.log(f"[yellow]warning: the replay could not be saved ({e}); --resume would start from an empty "
                      "buffer[/]")
+            return
+        self.log(f"replay: {path} ({path.stat().st_size / 2**20:,.0f} MiB)")
 
     def _restore(self) -> int:
         path, state = checkpoint.resume_state(self.run_dir, self.device, self.log)
