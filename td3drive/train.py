@@ -32,7 +32,9 @@ from td3drive.last_good import LastGood
 from td3drive.run_log import RunLog
 from td3drive.signals import catch_stop_signals, restore_handlers, take_early_stop_signal
 
-console = Console(stderr=True)
+# soft_wrap: a line is never broken at the terminal's width, which for a log file (no terminal) rich takes as
+# 80 columns and so split evaluation lines mid-text (`grep 'eval at'` then missed their end).
+console = Console(stderr=True, soft_wrap=True)
 
 
 def resolve_device(name: str) -> torch.device:

@@ -306,3 +306,12 @@ def test_eval_at_start_logs_the_untrained_policys_level_at_step_0(tmp_path, tiny
                    "training.eval_async=false", "training.eval_at_start=true")
     train(cfg, tmp_path / "r")
     assert read_run(tmp_path / "r").series[tags.EVAL_MEAN_REWARD].steps.tolist() == [0, 100]
+
+
+def test_console_lines_are_not_wrapped_when_the_log_is_a_file(capsys):
+    from td3drive.train import console
+
+    # A log file is not a terminal: rich would take it as 80 columns wide and break this line in two.
+    line = "eval at step 15000 (59,915 frames): return 626.4 ± 345.1, length 247, success 20% " + "x" * 60
+    console.print(line)
+    assert capsys.readouterr().err == line + "\n"
