@@ -90,3 +90,31 @@ def test_no_progress_truncation_is_for_training_envs_only():
     stock = make_env(cfg)  # evaluation: CarRacing's own rules, the car may stand for the whole episode
     stock.reset(seed=3)
     assert not any(any(stock.step(np.zeros(2, np.float32))[2:4]) for _ in range(100))
+
+
+def test_route_info_covers_the_tiles_carracing_pays_for_and_the_exits_from_the_road():
+    # CarRacing's return is 1000 x (tiles visited / tiles) - 0.1 per frame: route completion must be that fraction.
+    env = make_env(EnvConfig(name="carracing", max_episode_frames=600))
+    obs, _ = env.reset(seed=3)
+    ret = distance = frames = 0.0
+    invasions, length = [], None
+    for i in range(150):
+        # Steer at the third waypoint (ego frame, + = left; CarRacing's steer + = right), swerving off at 100-109.
+        x, y = obs["vector"][8:10]
+        steer = float(np.clip(-math.atan2(y, x), -1, 1)) if not 100 <= i < 110 else 1.0
+        obs, r, term, trunc, info = env.step(np.array([steer, 0.2], np.float32))
+        if info["lane_invasion"]:
+            invasions.append(i)
+        ret, distance, frames = ret + r, distance + info["distance_m"], frames + info["frames"]
+        length = info["route_length_m"]
+        assert info["collision"] is False and info["speed_mps"] >= 0
+        if term or trunc:
+            break
+    u = env.unwrapped
+    track = np.array([(t[2], t[3]) for t in u.track])
+    assert length == pytest.approx(np.hypot(*(np.roll(track, -1, axis=0) - track).T).sum())
+    assert distance / length == pytest.approx(u.tile_visited_count / len(u.track))
+    assert ret == pytest.approx(1000 * distance / length - 0.1 * frames)
+    # It followed the road (141 of 271 tiles) and left it once, in the swerve: the exit, not each frame off it.
+    assert u.tile_visited_count > 100 and len(invasions) == 1 and 100 <= invasions[0] < 110
+    env.close()

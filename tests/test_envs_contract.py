@@ -105,3 +105,27 @@ def test_time_limit_counts_simulator_frames_whatever_the_repeat():
     assert [s[4]["frames"] for s in steps] == [3, 3, 3, 1]
     assert [s[3] for s in steps] == [False, False, False, True] and not any(s[2] for s in steps)
     assert [s[1] for s in steps] == [3.0, 3.0, 3.0, 1.0]  # rewards of the frames actually simulated
+
+
+class Driving(Scripted):
+    """Reports the route keys every frame: 2 m per frame, a lane invasion on frame 2 only, the reward terms."""
+
+    def step(self, action):
+        frame, reward, terminated, truncated, _ = super().step(action)
+        info = {"distance_m": 2.0, "route_length_m": 100.0, "collision": False, "lane_invasion": self.t == 2,
+                "speed_mps": float(self.t), "reward_terms": {"progress": 1.0, "speed": 0.5}}
+        return frame, reward, terminated, truncated, info
+
+
+def test_action_repeat_totals_route_info_over_its_frames():
+    # Repeat 3: the first agent step is frames 1-3 (the invasion on frame 2 is not the last frame's), the
+    # second frames 4-5 (terminated at 5).
+    env = wrap(Driving(terminate_at=5), action_repeat=3, max_episode_frames=100)
+    env.reset(seed=0)
+    *_, info = env.step(np.zeros(2, np.float32))
+    assert info["distance_m"] == 6.0 and info["lane_invasion"] is True and info["collision"] is False
+    assert info["reward_terms"] == {"progress": 3.0, "speed": 1.5}
+    assert info["speed_mps"] == 3.0 and info["route_length_m"] == 100.0  # state: the last frame's
+    *_, term, _, info = env.step(np.zeros(2, np.float32))
+    assert term and info["distance_m"] == 4.0 and info["lane_invasion"] is False and info["frames"] == 2
+    assert info["reward_terms"] == {"progress": 2.0, "speed": 1.0}

@@ -188,6 +188,43 @@ class CarRacingEgo(gym.Wrapper):
         )
 
 
+class TrackProgress(gym.Wrapper):
+    """CarRacing as a route backend: every frame's ``info`` carries the driving-metric keys of
+    ``td3drive.metrics``, so evaluations report how much of the track the car covered and how often it left
+    the road, next to the return.
+
+    The route is one lap: ``route_length_m`` is the centre line's length and ``distance_m`` is the track
+    length's share of each tile first reached in the frame (length / tiles per tile), so route completion is
+    the fraction of tiles visited, exactly what CarRacing pays 1000/N for. World units are taken as metres
+    (the car is 5.0 long and 2.4 wide). ``collision`` is always false (no traffic); ``lane_invasion`` is
+    the frame in which the car left the road (no wheel on a road tile any more); ``speed_mps`` the car's
+    speed. A lap that ends the episode shows as success, its completion is the tiles it visited (> 95 %)."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self._tile_m, self._length_m, self._tiles, self._on_road = 0.0, 0.0, 0, True
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        track = np.array([(t[2], t[3]) for t in self.env.unwrapped.track], dtype=np.float64)
+        self._length_m = float(np.hypot(*(np.roll(track, -1, axis=0) - track).T).sum())
+        self._tile_m = self._length_m / len(track)
+        # From 0, not from the tiles the car touched while reset placed it: CarRacing pays those in the first step.
+        self._tiles, self._on_road = 0, True
+        return obs, info
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        car = self.env.unwrapped.car
+        tiles = self.env.unwrapped.tile_visited_count
+        on_road = any(w.tiles for w in car.wheels)
+        info = {**info, "distance_m": (tiles - self._tiles) * self._tile_m, "route_length_m": self._length_m,
+                "collision": False, "lane_invasion": self._on_road and not on_road,
+                "speed_mps": float(np.hypot(*car.hull.linearVelocity))}
+        self._tiles, self._on_road = tiles, on_road
+        return obs, reward, terminated, truncated, info
+
+
 class NoProgressTruncation(gym.Wrapper):
     """Truncate an episode after ``frames`` consecutive simulator frames in which the car reached no
     new track tile (``info["no_progress"] = True``). For training episodes only: compute is not spent
@@ -222,7 +259,9 @@ def make_carracing(action_repeat: int, max_episode_frames: int, blank_frame_step
     ``no_progress_frames`` > 0 adds :class:`NoProgressTruncation` (the trainer's envs only).
     """
     ego = CarRacingEgo((FastCarRacing if fast_render else CarRacing)(render_mode=None))
-    base: gym.Env = NoProgressTruncation(ego, no_progress_frames) if no_progress_frames > 0 else ego
+    base: gym.Env = TrackProgress(ego)
+    if no_progress_frames > 0:
+        base = NoProgressTruncation(base, no_progress_frames)
     env = ThrottleBrakeAction(base)
     return apply_contract(
         env,

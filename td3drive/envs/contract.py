@@ -51,10 +51,19 @@ def throttle_brake_to_controls(action: np.ndarray) -> np.ndarray:
     return np.array([a[0], max(a[1], 0.0), max(-a[1], 0.0)])
 
 
+# Per-frame ``info`` entries that describe the frame, not the state after it: an agent step of several frames
+# reports their total (or whether any frame had the event), not the last frame's alone. Every other key is
+# the last frame's (state: speed, route length, success).
+SUMMED_INFO = ("distance_m",)
+ANY_INFO = ("collision", "lane_invasion")
+
+
 class ActionRepeat(gym.Wrapper):
     """Repeat each action ``repeat`` simulator steps, summing rewards; stop early when an episode ends.
 
     ``info["frames"]`` is the number of simulator frames the step took (``repeat``, or fewer at the end).
+    The route metrics' per-frame entries are totalled over those frames (:data:`SUMMED_INFO`, :data:`ANY_INFO`,
+    and each ``reward_terms`` entry), so driving metrics and reward terms do not depend on the repeat.
     """
 
     def __init__(self, env: gym.Env, repeat: int):
@@ -63,12 +72,26 @@ class ActionRepeat(gym.Wrapper):
 
     def step(self, action):
         total = 0.0
+        sums: dict[str, float] = {}
+        events: dict[str, bool] = {}
+        terms: dict[str, float] = {}
         for frames in range(1, self.repeat + 1):
             obs, reward, terminated, truncated, info = self.env.step(action)
             total += float(reward)
+            for k in SUMMED_INFO:
+                if k in info:
+                    sums[k] = sums.get(k, 0.0) + float(info[k])
+            for k in ANY_INFO:
+                if k in info:
+                    events[k] = events.get(k, False) or bool(info[k])
+            for k, v in info.get("reward_terms", {}).items():
+                terms[k] = terms.get(k, 0.0) + float(v)
             if terminated or truncated:
                 break
-        return obs, total, terminated, truncated, {**info, "frames": frames}
+        out = {**info, **sums, **events, "frames": frames}
+        if "reward_terms" in info:
+            out["reward_terms"] = terms
+        return obs, total, terminated, truncated, out
 
 
 class BlankFrameCheck(gym.Wrapper):
