@@ -45,7 +45,7 @@ from td3drive.analysis.events import EventReadError, read_run
 CONFIG_FILES = {"reference": "examples/reference.yaml", "constant": "examples/explore-constant.yaml"}
 # The default recipe with one choice changed (``--set`` items): the candidates of the issue's "choose by
 # the return reached per hour" (batch, precision, update-to-data ratio, gradient clipping, the no-progress
-# limit, the exploration decay).
+# limit, the exploration decay), and the inputs.
 VARIANTS = {
     "batch64": ["training.batch_size=64"],
     "batch256": ["training.batch_size=256"],
@@ -55,6 +55,9 @@ VARIANTS = {
     "no-progress-off": ["env.no_progress_frames=0"],
     "decay-10k": ["agent.exploration_decay_steps=10000"],
     "decay-40k": ["agent.exploration_decay_steps=40000"],
+    # Camera frames only, as SB3's CnnPolicy (peer (c)) and published pixel agents see CarRacing: how much of
+    # the default's lead comes from the ego vector (speed, offsets, waypoints) rather than from the pixels.
+    "pixels": ["agent.use_vector=false"],
 }
 CONFIGS = ("default", "constant", "reference", "sb3", *VARIANTS)
 LABELS = {"default": "td3drive default", "constant": "td3drive, constant exploration std 0.1 (the former default)",

@@ -138,6 +138,8 @@ class AgentConfig:
     features_dim: int = _leaf(50, _positive(), "NatureCNN output width (the image features the heads read)")
     trunk: str = _leaf("layernorm", _one_of("relu", "layernorm"),
                        "after the NatureCNN's linear layer: relu (Nature DQN) or layernorm (LayerNorm + tanh, DrQ-v2)")
+    use_vector: bool = _leaf(True, None, "feed the ego-state vector to the actor and critics (false: camera frames "
+                                         "only, as pixel agents in the literature and SB3's CnnPolicy see)")
     augment_pad: int = _leaf(4, _non_negative(),
                              "DrQ random shift in the update: up to N pixels, edges replicated (0 disables)")
     n_step: int = _leaf(3, _positive(), "rewards summed into each critic target (1 = one-step TD3; DrQ-v2 uses 3)")
@@ -408,7 +410,7 @@ def build_config(
 
 # Keys a resumed run cannot change: they shape the networks, the replay or the env the checkpoint holds.
 RESUME_FIXED = ("env.name", "env.scenario", "env.action_repeat", "agent.encoder", "agent.features_dim", "agent.trunk",
-                "agent.hidden_dim", "training.num_envs")
+                "agent.use_vector", "agent.hidden_dim", "training.num_envs")
 
 
 def resume_conflicts(saved: Config, new: Config) -> list[str]:

@@ -35,3 +35,17 @@ def test_parameter_groups_by_encoder_mode():
     # Groups partition each network's parameters.
     n = lambda ps: sum(p.numel() for p in ps)
     assert n(separate["critic_cnn"]) + n(separate["critic_mlp"]) == n(critic.parameters())
+
+
+def test_an_encoder_without_a_vector_reads_the_image_only():
+    torch.manual_seed(0)
+    enc = Encoder(0, features_dim=50, trunk="layernorm")
+    image = torch.randint(0, 256, (3, 4, 84, 84), dtype=torch.uint8)
+    out = enc(image, torch.randn(3, 14))
+    assert enc.out_dim == 50 and out.shape == (3, 50)
+    torch.testing.assert_close(out, enc(image, torch.randn(3, 14) * 100))  # the vector changes nothing
+    critic = Critic(enc, 32)
+    groups = parameter_groups(Actor(enc.out_dim, 32), critic)
+    n = lambda ps: sum(p.numel() for p in ps)
+    assert n(groups["critic_cnn"]) + n(groups["critic_mlp"]) == n(critic.parameters())
+    assert n(groups["critic_mlp"]) == n(critic.q1.parameters()) + n(critic.q2.parameters())

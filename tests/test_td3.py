@@ -143,3 +143,20 @@ def test_bf16_runs_the_encoders_in_bfloat16_and_keeps_everything_else_fp32():
     assert c[tags.Q1] != a[tags.Q1]
     img = np.zeros((4, 84, 84), np.uint8)
     assert bf16.act(img, np.zeros(bf16.critic.encoder.vector[0].in_features, np.float32)).dtype == np.float32
+
+
+@pytest.mark.parametrize("encoder", ["critic", "separate"])
+def test_use_vector_false_gives_a_pixels_only_agent(encoder):
+    ag = agent(use_vector=False, encoder=encoder)
+    b = batch()
+    a = ag.act(b.image.numpy(), b.vector.numpy())
+    np.testing.assert_allclose(ag.act(b.image.numpy(), b.vector.numpy() * 100 + 7), a, atol=1e-6)
+    assert ag.critic.encoder.vector is None and ag.critic.encoder.out_dim == 32
+    before = {k: v.clone() for k, v in ag.critic.state_dict().items()}
+    ag.update(b)
+    ag.update(b)  # the second one trains the actor too (policy_freq 2)
+    assert all(torch.isfinite(v).all() for v in ag.critic.state_dict().values())
+    assert any(not torch.equal(before[k], v) for k, v in ag.critic.state_dict().items())
+    with_vector = agent(encoder=encoder)
+    assert not np.allclose(with_vector.act(b.image.numpy(), b.vector.numpy() * 100 + 7),
+                           with_vector.act(b.image.numpy(), b.vector.numpy()))

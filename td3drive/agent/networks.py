@@ -60,16 +60,22 @@ def mlp(in_dim: int, hidden: int, out_dim: int, n_hidden: int = 2) -> nn.Sequent
 
 
 class Encoder(nn.Module):
-    """Image + vector -> fused features ``[B, features_dim + 64]``."""
+    """Image + vector -> fused features ``[B, features_dim + 64]``; with ``vector_dim`` 0 the image alone ->
+    ``[B, features_dim]`` (the vector argument is then ignored: a pixels-only agent)."""
 
     def __init__(self, vector_dim: int, features_dim: int = 512, trunk: str = "relu"):
         super().__init__()
         self.cnn = NatureCNN(features_dim=features_dim, trunk=trunk)
-        self.vector = nn.Sequential(nn.Linear(vector_dim, VECTOR_FEATURES), nn.ReLU())
-        self.out_dim = features_dim + VECTOR_FEATURES
+        self.vector = nn.Sequential(nn.Linear(vector_dim, VECTOR_FEATURES), nn.ReLU()) if vector_dim > 0 else None
+        self.out_dim = features_dim + (VECTOR_FEATURES if self.vector is not None else 0)
 
     def forward(self, image: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
+        if self.vector is None:
+            return self.cnn(image)
         return torch.cat([self.cnn(image), self.vector(vector)], dim=1)
+
+    def vector_parameters(self) -> list[nn.Parameter]:
+        return list(self.vector.parameters()) if self.vector is not None else []
 
 
 class Actor(nn.Module):
@@ -106,10 +112,10 @@ def parameter_groups(actor: Actor, critic: Critic) -> dict[str, list[nn.Paramete
     """The gradient groups of docs/ARCHITECTURE.md's telemetry; empty groups are left out."""
     groups = {
         "actor_cnn": list(actor.encoder.cnn.parameters()) if actor.encoder is not None else [],
-        "actor_mlp": (list(actor.encoder.vector.parameters()) if actor.encoder is not None else [])
+        "actor_mlp": (actor.encoder.vector_parameters() if actor.encoder is not None else [])
         + list(actor.head.parameters()),
         "critic_cnn": list(critic.encoder.cnn.parameters()),
-        "critic_mlp": list(critic.encoder.vector.parameters())
+        "critic_mlp": critic.encoder.vector_parameters()
         + list(critic.q1.parameters())
         + list(critic.q2.parameters()),
     }

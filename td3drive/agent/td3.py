@@ -52,8 +52,9 @@ class TD3:
         # bf16: the encoders' convolutions and linear layers run under autocast (fp32 weights, Adam state,
         # heads, losses and gradient norms); their features are cast back to fp32 before the heads.
         self.bf16 = cfg.precision == "bf16"
-        critic_encoder = Encoder(vector_dim, cfg.features_dim, cfg.trunk)
-        actor_encoder = Encoder(vector_dim, cfg.features_dim, cfg.trunk) if self.separate else None
+        encoded_dim = vector_dim if cfg.use_vector else 0  # 0: the encoders read the camera frames only
+        critic_encoder = Encoder(encoded_dim, cfg.features_dim, cfg.trunk)
+        actor_encoder = Encoder(encoded_dim, cfg.features_dim, cfg.trunk) if self.separate else None
         self.critic = Critic(critic_encoder, cfg.hidden_dim, action_dim).to(self.device)
         self.actor = Actor(critic_encoder.out_dim, cfg.hidden_dim, action_dim, actor_encoder).to(self.device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
