@@ -156,8 +156,11 @@ def test_env_bookkeeping_against_a_fake_server(monkeypatch):
         terms.append(info["reward_terms"])
         if terminated or truncated:
             break
-    # Driving at 8 m/s = 0.4 m per tick along a straight 50 m route: progress 0.4 / (30 km/h * 0.05 s).
-    assert terms[-1]["progress"] == pytest.approx(0.4 / (30 / 3.6 * 0.05))
+    # Driving at 8 m/s = 0.4 m per tick along a straight 50 m route: progress 0.4 / (30 km/h * 0.05 s) per
+    # tick, totalled over the ticks of an agent step (action repeat 4; the 30-tick limit leaves 2 for the last).
+    per_tick = 0.4 / (30 / 3.6 * 0.05)
+    assert info["frames"] == 2 and info["distance_m"] == pytest.approx(2 * 0.4)
+    assert [t["progress"] for t in terms[-2:]] == pytest.approx([4 * per_tick, 2 * per_tick])
     assert info["speed_mps"] == pytest.approx(8.0) and not info["collision"]
     env.reset(seed=2)
     assert len(world.actors) == 1 + 3 + NPC_VEHICLES[0]  # the previous episode's actors are gone
