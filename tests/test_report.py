@@ -167,3 +167,13 @@ def test_html_report_renders_its_panels_in_a_headless_browser(tmp_path):
     # matplotlib's first colour (31, 119, 180) is every panel's line: drawn, the page shows it in quantity.
     blue = (np.abs(img - np.array([31, 119, 180])).sum(axis=-1) < 60).sum()
     assert blue > 2000, blue
+
+
+def test_headline_says_how_a_route_backend_drives(tmp_path):
+    from td3drive.analysis.report import headline
+
+    steps = np.array([5000, 10000])
+    run = write_run(tmp_path / "drive", {tags.EVAL_ROUTE_COMPLETION: (steps, np.array([40.0, 98.5])),
+                                         tags.EVAL_LANE_INVASIONS_PER_KM: (steps, np.array([9.0, 1.66]))})
+    lines = headline(analyze(run))
+    assert "- Driving: route 98.5 % (40.0 % at the first evaluation), 1.66 lane invasions/km at step 10,000" in lines

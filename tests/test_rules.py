@@ -208,3 +208,21 @@ def test_a_jump_to_a_small_gradient_norm_is_not_a_finding():
     assert ("gradient_jump", WARNING) not in ids(s)[0]
     v[20:] = 5.0
     assert ("gradient_jump", WARNING) in ids(s)[0]
+
+
+def test_driving_finding_reads_the_route_metrics_first_and_last():
+    steps = [2500, 5000, 7500]
+    s = base()
+    assert not any(f.id == "driving" for f in ids(s)[1])  # no route metrics logged: no finding
+    s.update({tags.EVAL_ROUTE_COMPLETION: S([12.0, 89.5, 96.7], steps),
+              tags.EVAL_DRIVING_SCORE: S([12.0, 89.5, 96.7], steps),
+              tags.EVAL_COLLISIONS_PER_KM: S([0.0, 0.0, 0.0], steps),
+              tags.EVAL_LANE_INVASIONS_PER_KM: S([30.0, 4.72, 3.77], steps),
+              tags.EVAL_MEAN_SPEED: S([5.0, 72.2, np.nan], steps)})
+    found, findings = ids(s)
+    f = next(f for f in findings if f.id == "driving")
+    assert f.severity == INFO and f.steps == [7500]
+    assert f.title == ("driving: route 96.7 % (12.0 % at the first evaluation), driving score 96.7, "
+                       "0.00 collisions/km, 3.77 lane invasions/km, 72.2 m/s at step 7,500")  # the last finite speed
+    assert f.evidence["lane_invasions_per_km_first"] == 30.0 and f.evidence["route_completion"] == 96.7
+    assert ("driving", WARNING) not in found and ("driving", CRITICAL) not in found

@@ -167,16 +167,16 @@ def _cell(x: Any) -> str:
 
 
 def headline(r: Report) -> list[str]:
-    """The report's first lines: learning progress, update budget, and the most severe other finding."""
+    """The report's first lines: learning progress, update budget, driving (route backends), and the most
+    severe other finding."""
     out = []
-    for fid, label in (("learning_progress", "Learning"), ("update_budget", "Update budget")):
+    headed = (("learning_progress", "Learning"), ("update_budget", "Update budget"), ("driving", "Driving"))
+    for fid, label in headed:
         f = next((f for f in r.findings if f.id == fid), None)
         if f is not None:
-            text = f.title.split(": ", 1)[1] if fid == "learning_progress" else f.title
+            text = f.title if fid == "update_budget" else f.title.split(": ", 1)[1]
             out.append(f"- {label}: {text}" + (f" [{f.severity}]" if f.severity != rules.INFO else ""))
-    top = next(
-        (f for f in r.findings if f.severity != rules.INFO and f.id not in ("learning_progress", "update_budget")), None
-    )
+    top = next((f for f in r.findings if f.severity != rules.INFO and f.id not in dict(headed)), None)
     if top is not None:
         out.append(f"- Most severe other finding: [{top.severity}] {top.title} (`{top.id}`)")
     skipped = r.series.get(tags.EVALS_SKIPPED)
