@@ -159,23 +159,33 @@ def paused_s(run: Path, times: np.ndarray, excluded: Sequence[tuple[float, float
 
 def td3drive_curve(run: Path) -> dict[str, np.ndarray]:
     """Eval return per evaluation, with the agent steps, simulator frames and wall-clock seconds since the
-    run's first logged scalar at the step the policy snapshot was taken (pauses excluded: ``paused_s``)."""
+    run's first logged scalar at the step the policy snapshot was taken (pauses excluded: ``paused_s``);
+    ``end_wall_s`` and ``end_frames``: how far the run went (its last logged scalar), evaluated or not."""
     series = read_run(run).series
     ev, frames = series[tags.EVAL_MEAN_REWARD], series[tags.FRAMES]
     start = min(s.wall_times.min() for s in series.values() if len(s.wall_times))
+    end = np.array([max(s.wall_times.max() for s in series.values() if len(s.wall_times))])
     at = np.interp(ev.steps, frames.steps, frames.wall_times)
     return {"steps": ev.steps, "frames": np.interp(ev.steps, frames.steps, frames.values),
-            "wall_s": at - start - paused_s(run, at), "return": ev.values}
+            "wall_s": at - start - paused_s(run, at), "return": ev.values,
+            "end_wall_s": float((end - start - paused_s(run, end))[0]), "end_frames": float(frames.values.max())}
 
 
 def sb3_curve(run: Path) -> dict[str, np.ndarray]:
     """bench/sb3_td3.py's curve.csv; its wall_s already leaves evaluations out, and pauses outside them
-    are subtracted when the file has the evaluations' epochs (files written before it had them have not)."""
+    are subtracted when the file has the evaluations' epochs (files written before it had them have not).
+    ``end_wall_s``, when the file has the epochs and the run saved ``final.zip`` at its end: the training
+    seconds up to that save, on the same clock (evaluations and pauses left out)."""
     with open(run / "curve.csv") as f:
         rows = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
     c = {k: np.array([r[k] for r in rows]) for k in ("steps", "frames", "wall_s", "return")}
     if rows and "eval_start" in rows[0]:
         evals = [(r["eval_start"], r["eval_end"]) for r in rows]
+        if (run / "final.zip").is_file():
+            # The first evaluation began wall_s seconds of training (pauses included) after the start.
+            t0, end = evals[0][0] - c["wall_s"][0], (run / "final.zip").stat().st_mtime
+            raw = end - t0 - sum(b - a for a, b in evals)
+            c["end_wall_s"] = float(raw - paused_s(run, np.array([end]), evals)[0])
         c["wall_s"] = c["wall_s"] - paused_s(run, np.array([start for start, _ in evals]), evals)
     return c
 
@@ -201,16 +211,17 @@ def first_reaching(c: dict[str, np.ndarray], level: float) -> str:
 
 
 # The columns of the side-by-side tables: the issue compares the recipes at the same wall-clock and frames.
-AT_MINUTES = (10, 20, 30, 45, 60, 90, 120, 150)
+# The last column is inside a 2.5-hour budget: a run stopped at 150 minutes has logged its last scalar just before.
+AT_MINUTES = (10, 20, 30, 45, 60, 90, 120, 145)
 AT_FRAMES = (20_000, 40_000, 60_000, 80_000, 100_000, 150_000, 200_000)
 
 
 def latest_at(c: dict[str, np.ndarray], axis: str, x: float) -> float | None:
     """Return of the latest evaluation at or before ``x`` on ``axis`` (``"wall_s"``, ``"frames"``): what the
-    run had shown by then. NaN before its first evaluation; None when it has no evaluation at or after
-    ``x`` (it was not seen to run that long, so it says nothing about ``x``)."""
+    run had shown by then. NaN before its first evaluation; None when the run did not get to ``x`` (its end,
+    ``end_<axis>``, where the curve knows it, else its last evaluation), so it says nothing about ``x``."""
     xs = c[axis]
-    if not len(xs) or xs[-1] < x:
+    if not len(xs) or c.get(f"end_{axis}", xs[-1]) < x:
         return None
     i = int(np.searchsorted(xs, x, side="right")) - 1
     return float(c["return"][i]) if i >= 0 else float("nan")

@@ -88,3 +88,47 @@ def test_latest_at_is_what_the_run_had_shown_by_then_and_nothing_past_its_end():
     rows = [line for line in table.splitlines() if line.startswith("| default 0 |")]
     assert rows[0] == "| default 0 | -80.0 |" + "  |" * 7  # at 10 minutes; 20 minutes is past its end
     assert rows[1] == "| default 0 | 705.0 |" + "  |" * 6  # at 20K frames; 40K is past its end
+
+
+def test_a_run_known_to_have_gone_on_answers_with_its_last_evaluation():
+    c = {"frames": np.array([10_000.0, 20_000.0]), "wall_s": np.array([300.0, 660.0]),
+         "return": np.array([-80.0, 705.0]), "end_wall_s": 900.0, "end_frames": 26_000.0}
+    assert learning.latest_at(c, "wall_s", 900.0) == 705.0  # it ran to 900 s without another evaluation
+    assert learning.latest_at(c, "wall_s", 901.0) is None
+    assert learning.latest_at(c, "frames", 25_000.0) == 705.0 and learning.latest_at(c, "frames", 30_000.0) is None
+
+
+def test_sb3_curve_ends_at_final_zip_on_its_own_clock(tmp_path):
+    import os
+
+    # Training began at epoch 1000 (the first evaluation started after 90 s of training, at 1090); evaluations
+    # 1090-1120 and 1300-1340; a pause 1200-1225; final.zip saved at 1500. Training seconds: 500 - 30 - 40 - 25.
+    (tmp_path / "curve.csv").write_text("steps,frames,wall_s,return,eval_start,eval_end\n"
+                                        "10,40,90.0,-80,1090,1120\n20,80,245.0,-50,1300,1340\n")
+    (tmp_path / "pauses.csv").write_text("1200,1225\n")
+    (tmp_path / "final.zip").write_bytes(b"")
+    os.utime(tmp_path / "final.zip", (1500, 1500))
+    c = learning.sb3_curve(tmp_path)
+    assert c["end_wall_s"] == pytest.approx(405.0)
+    np.testing.assert_allclose(c["wall_s"], [90.0, 245.0 - 25])
+
+
+def test_td3drive_curve_reads_frames_wall_clock_and_the_end_from_the_event_file(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    from td3drive import tags
+
+    # Log points every 100 steps (400 frames), 10 s apart from epoch 1000; evaluations of steps 200 and 400;
+    # the last scalar at step 500 (epoch 1050); a pause 1015-1025 before the step-400 snapshot.
+    w = SummaryWriter(str(tmp_path))
+    for i in range(6):
+        w.add_scalar(tags.FRAMES, 400.0 * i, 100 * i, walltime=1000.0 + 10 * i)
+    w.add_scalar(tags.EVAL_MEAN_REWARD, -50.0, 200, walltime=1031.0)
+    w.add_scalar(tags.EVAL_MEAN_REWARD, 720.0, 400, walltime=1049.0)
+    w.close()
+    (tmp_path / "pauses.csv").write_text("1015,1025\n")
+    c = learning.td3drive_curve(tmp_path)
+    np.testing.assert_allclose(c["frames"], [800.0, 1600.0])
+    np.testing.assert_allclose(c["wall_s"], [20.0 - 5, 40.0 - 10])  # at the snapshot's step, pauses out
+    np.testing.assert_allclose(c["return"], [-50.0, 720.0])
+    assert c["end_wall_s"] == pytest.approx(50.0 - 10) and c["end_frames"] == 2000.0
