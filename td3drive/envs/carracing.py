@@ -160,6 +160,11 @@ class FastCarRacing(CarRacing):
                                lambda i: [int(c) for c in self.road_poly[i][1]])
 
 
+def centre_line(env: gym.Env) -> np.ndarray:
+    """The current track's centre-line points ``float64[n, 2]`` (world units), one per tile."""
+    return np.array([(t[2], t[3]) for t in env.unwrapped.track], dtype=np.float64)
+
+
 class CarRacingEgo(gym.Wrapper):
     """Exposes :meth:`ego_vector` computed from CarRacing's Box2D state."""
 
@@ -169,7 +174,7 @@ class CarRacingEgo(gym.Wrapper):
 
     def reset(self, **kwargs):
         obs, info = self.env.reset(**kwargs)
-        self._track = np.array([(t[2], t[3]) for t in self.env.unwrapped.track], dtype=np.float64)
+        self._track = centre_line(self.env)
         return obs, info
 
     def rgb_view(self) -> np.ndarray:
@@ -206,7 +211,7 @@ class TrackProgress(gym.Wrapper):
 
     def reset(self, **kwargs):
         obs, info = self.env.reset(**kwargs)
-        track = np.array([(t[2], t[3]) for t in self.env.unwrapped.track], dtype=np.float64)
+        track = centre_line(self.env)
         self._length_m = float(np.hypot(*(np.roll(track, -1, axis=0) - track).T).sum())
         self._tile_m = self._length_m / len(track)
         # From 0, not from the tiles the car touched while reset placed it: CarRacing pays those in the first step.
