@@ -99,6 +99,10 @@ class EnvConfig:
     no_progress_frames: int = _leaf(200, _non_negative(),
                                     "carracing, training episodes only: truncate after N frames without a new "
                                     "track tile (0 disables; evaluation always keeps the stock rules)")
+    carracing_offroad_penalty: float = _leaf(
+        0.0, _non_negative(), "carracing, training episodes only: reward subtracted for each simulator frame with no "
+        "wheel on the road (0 disables; evaluation keeps the stock reward)"
+    )
     fast_render: bool = _leaf(
         True, None, "carracing: vectorised road drawing (pixel-identical frames, ~2x faster steps)"
     )

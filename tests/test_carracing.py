@@ -5,7 +5,7 @@ import pytest
 
 from td3drive.config import EnvConfig
 from td3drive.envs import make_env
-from td3drive.envs.carracing import VECTOR_DIM, ego_state
+from td3drive.envs.carracing import VECTOR_DIM, ego_state, on_road
 from td3drive.envs.contract import check_contract
 
 # A straight track along +x, points 1 unit apart; half-width 2.
@@ -118,3 +118,41 @@ def test_route_info_covers_the_tiles_carracing_pays_for_and_the_exits_from_the_r
     # It followed the road (141 of 271 tiles) and left it once, in the swerve: the exit, not each frame off it.
     assert u.tile_visited_count > 100 and len(invasions) == 1 and 100 <= invasions[0] < 110
     env.close()
+
+
+def test_offroad_penalty_charges_each_frame_off_the_road_in_training_only():
+    # Two envs on the same track and the same actions: the training env with the penalty, the evaluation env
+    # stock. Their rewards differ by exactly the penalty in each frame the stock car has no wheel on the road.
+    cfg = EnvConfig(name="carracing", action_repeat=1, no_progress_frames=0, carracing_offroad_penalty=2.5)
+    train, stock = make_env(cfg, training=True), make_env(cfg)
+    obs, _ = train.reset(seed=3)
+    stock.reset(seed=3)
+    off_frames, charged = 0, 0.0
+    for i in range(160):
+        x, y = obs["vector"][8:10]
+        steer = float(np.clip(-math.atan2(y, x), -1, 1)) if not 100 <= i < 115 else 1.0  # swerve off at 100-114
+        a = np.array([steer, 0.2], np.float32)
+        obs, r, term, trunc, info = train.step(a)
+        _, r_stock, *_, info_stock = stock.step(a)
+        off = not on_road(stock)
+        off_frames += off
+        assert r == pytest.approx(r_stock - 2.5 * off)
+        assert info["reward_terms"]["off_road"] == (-2.5 if off else 0.0)
+        assert "reward_terms" not in info_stock
+        charged += info["reward_terms"]["off_road"]
+        if term or trunc:
+            break
+    assert 5 <= off_frames <= 60 and charged == pytest.approx(-2.5 * off_frames)
+    train.close()
+    stock.close()
+
+
+def test_offroad_penalty_terms_are_totalled_over_the_action_repeat():
+    env = make_env(EnvConfig(name="carracing", action_repeat=4, no_progress_frames=0, carracing_offroad_penalty=1.0),
+                   training=True)
+    env.reset(seed=3)
+    for _ in range(60):  # full lock right at full throttle: off the road within a few dozen frames
+        _, _, term, trunc, info = env.step(np.array([1.0, 1.0], np.float32))
+        if info["reward_terms"]["off_road"] == -4.0 or term or trunc:
+            break
+    assert info["reward_terms"]["off_road"] == -4.0  # 4 frames off the road, 1.0 each

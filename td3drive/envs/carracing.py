@@ -16,7 +16,8 @@ index  quantity                                      unit
 Actions: ``steer`` in [-1, 1] (+ = right, CarRacing's convention), ``throttle_brake`` in [-1, 1]
 (+ gas, - brake). ``terminated``: lap done or off the playfield (CarRacing's own rules);
 ``truncated``: the time limit (``env.max_episode_frames`` simulator frames), and in training episodes
-only, ``env.no_progress_frames`` frames without reaching a new track tile.
+only, ``env.no_progress_frames`` frames without reaching a new track tile. Training episodes may also
+charge ``env.carracing_offroad_penalty`` for each frame off the road; evaluation keeps the stock reward.
 """
 
 from __future__ import annotations
@@ -165,6 +166,11 @@ def centre_line(env: gym.Env) -> np.ndarray:
     return np.array([(t[2], t[3]) for t in env.unwrapped.track], dtype=np.float64)
 
 
+def on_road(env: gym.Env) -> bool:
+    """Whether at least one of the car's four wheels touches a road tile (Box2D contacts of this frame)."""
+    return any(w.tiles for w in env.unwrapped.car.wheels)
+
+
 class CarRacingEgo(gym.Wrapper):
     """Exposes :meth:`ego_vector` computed from CarRacing's Box2D state."""
 
@@ -222,11 +228,11 @@ class TrackProgress(gym.Wrapper):
         obs, reward, terminated, truncated, info = self.env.step(action)
         car = self.env.unwrapped.car
         tiles = self.env.unwrapped.tile_visited_count
-        on_road = any(w.tiles for w in car.wheels)
+        road = on_road(self.env)
         info = {**info, "distance_m": (tiles - self._tiles) * self._tile_m, "route_length_m": self._length_m,
-                "collision": False, "lane_invasion": self._on_road and not on_road,
+                "collision": False, "lane_invasion": self._on_road and not road,
                 "speed_mps": float(np.hypot(*car.hull.linearVelocity))}
-        self._tiles, self._on_road = tiles, on_road
+        self._tiles, self._on_road = tiles, road
         return obs, reward, terminated, truncated, info
 
 
@@ -257,14 +263,36 @@ class NoProgressTruncation(gym.Wrapper):
         return obs, reward, terminated, truncated, info
 
 
+class OffRoadPenalty(gym.Wrapper):
+    """Subtract ``per_frame`` from the reward of every simulator frame in which no wheel touches the road,
+    and report it as ``info["reward_terms"]["off_road"]`` (<= 0). For training episodes only.
+
+    Why: the default recipe's late evaluations miss CarRacing's lap through road exits that cut corners past
+    tiles (docs/BENCHMARKS.md, section 10); the stock reward charges a cut only indirectly, through tiles
+    it leaves unpaid, so this makes leaving the road cost something in the frame it happens."""
+
+    def __init__(self, env: gym.Env, per_frame: float):
+        super().__init__(env)
+        self.per_frame = per_frame
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        penalty = 0.0 if on_road(self.env) else -self.per_frame
+        terms = {**info.get("reward_terms", {}), "off_road": penalty}
+        return obs, reward + penalty, terminated, truncated, {**info, "reward_terms": terms}
+
+
 def make_carracing(action_repeat: int, max_episode_frames: int, blank_frame_steps: int, fast_render: bool = True,
-                   no_progress_frames: int = 0) -> gym.Env:
+                   no_progress_frames: int = 0, offroad_penalty: float = 0.0) -> gym.Env:
     """CarRacing-v3 under the contract (no time limit of its own: ours counts simulator frames).
 
-    ``no_progress_frames`` > 0 adds :class:`NoProgressTruncation` (the trainer's envs only).
+    ``no_progress_frames`` > 0 adds :class:`NoProgressTruncation` and ``offroad_penalty`` > 0 (reward per
+    simulator frame off the road) :class:`OffRoadPenalty`: the trainer's envs only.
     """
     ego = CarRacingEgo((FastCarRacing if fast_render else CarRacing)(render_mode=None))
     base: gym.Env = TrackProgress(ego)
+    if offroad_penalty > 0:
+        base = OffRoadPenalty(base, offroad_penalty)
     if no_progress_frames > 0:
         base = NoProgressTruncation(base, no_progress_frames)
     env = ThrottleBrakeAction(base)
@@ -280,6 +308,8 @@ def make_carracing(action_repeat: int, max_episode_frames: int, blank_frame_step
 
 
 def make(cfg: EnvConfig, training: bool = False) -> gym.Env:
-    """The registry's constructor (``cfg``: the env config section; ``training`` adds the no-progress rule)."""
+    """The registry's constructor (``cfg``: the env config section; ``training`` adds the training-only rules:
+    the no-progress truncation and the off-road penalty)."""
     return make_carracing(cfg.action_repeat, cfg.max_episode_frames, cfg.blank_frame_steps, fast_render=cfg.fast_render,
-                          no_progress_frames=cfg.no_progress_frames if training else 0)
+                          no_progress_frames=cfg.no_progress_frames if training else 0,
+                          offroad_penalty=cfg.carracing_offroad_penalty if training else 0.0)
