@@ -235,7 +235,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise UsageError(f"td3drive eval: --video '{args.video}': directory '{Path(args.video).parent}' does not exist")
     _check_device(args.device, "eval")
     e = evaluate_checkpoint(args.checkpoint, args.episodes, args.workers, args.device, video=bool(args.video))
-    _print_result(f"episodes: {args.episodes}  (checkpoint step {e.step}, env {e.cfg.env.name})", e.result)
+    _print_result(f"episodes: {args.episodes}  (checkpoint step {e.step}, env {e.cfg.env.name})", e.result,
+                  e.cfg.env.name)
     if args.video:
         per_step_ms = step_ms(e.cfg.env.name, e.cfg.env.action_repeat)
         write_gif(args.video, e.frames, per_step_ms)
@@ -279,9 +280,11 @@ def _check_counts(args: argparse.Namespace, command: str) -> None:
         raise UsageError(f"td3drive {command}: --episodes {args.episodes}: must be an integer >= 1")
 
 
-def _print_result(header: str, result) -> None:
-    """The one printer of evaluation results (``eval``, ``baseline``): returns, lengths, success, driving."""
+def _print_result(header: str, result, env_name: str) -> None:
+    """The one printer of evaluation results (``eval``, ``baseline``): returns, lengths, success, driving.
+    ``env_name`` names the backend, whose word for a lane invasion is used (CarRacing: a road exit)."""
     from td3drive import tags
+    from td3drive.envs import lane_invasion_label
 
     r = result
     print(header)
@@ -296,7 +299,7 @@ def _print_result(header: str, result) -> None:
     d = r.driving
     print(f"route:    {d[tags.EVAL_ROUTE_COMPLETION]:.1f}% completed, driving score {d[tags.EVAL_DRIVING_SCORE]:.1f}")
     print(f"per km:   {d[tags.EVAL_COLLISIONS_PER_KM]:.2f} collisions, "
-          f"{d[tags.EVAL_LANE_INVASIONS_PER_KM]:.2f} lane invasions")
+          f"{d[tags.EVAL_LANE_INVASIONS_PER_KM]:.2f} {lane_invasion_label(env_name)}")
     print(f"speed:    {d[tags.EVAL_MEAN_SPEED]:.1f} m/s")
 
 
@@ -314,7 +317,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     cfg = cfg.replace(**{"training.num_eval_episodes": args.episodes, "training.eval_workers": args.workers})
     result = run_baseline(cfg, run_dir, args.episodes, eval_workers(cfg.training, cfg.env.name))
     _print_result(f"baseline: PID speed + pure pursuit, env {cfg.env.name}, scenario {cfg.env.scenario}, "
-                  f"{args.episodes} episodes", result)
+                  f"{args.episodes} episodes", result, cfg.env.name)
     print(f"run:      {run_dir} (td3drive compare AGENT_RUN {run_dir})")
     return EXIT_OK
 

@@ -19,6 +19,9 @@ def test_the_registry_feeds_the_config_and_the_helpers():
     assert envs.scenarios("highway") == (0, 1, 2) and envs.scenarios("racetrack") == (0,)
     assert envs.single_process("carla") and not envs.single_process("carracing")
     assert envs.has_rgb_view("carracing") and not envs.has_rgb_view("lanekeep")
+    # CarRacing has no lanes: its lane_invasion is leaving the road, and printed results say so.
+    assert envs.lane_invasion_label("carracing") == "road exits"
+    assert envs.lane_invasion_label("lanekeep") == envs.lane_invasion_label("highway") == "lane invasions"
     with pytest.raises(ConfigError, match="one of 'carracing', 'lanekeep', 'highway', 'racetrack', 'carla'"):
         build_config(sets=["env.name=gta"])
     with pytest.raises(ConfigError, match="backend 'highway' allows 0, 1, 2"):

@@ -69,6 +69,12 @@ def has_rgb_view(name: str) -> bool:
     return bool(getattr(backend(name), "RGB_VIEW", False))
 
 
+def lane_invasion_label(name: str) -> str:
+    """What the backend's ``lane_invasion`` is, in the plural, for printed results ("lane invasions" unless the
+    backend names it: CarRacing has no lanes, its invasion is leaving the road)."""
+    return str(getattr(backend(name), "LANE_INVASION_LABEL", "lane invasions"))
+
+
 def make_env(cfg: Config | EnvConfig, training: bool = False) -> gym.Env:
     """Build the backend named by the (env section of the) config under the contract.
 

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 VECTOR_DIM = 14
 SCENARIOS = {"carracing": (0,)}
 RGB_VIEW = True  # CarRacingEgo.rgb_view: the colour frame
+LANE_INVASION_LABEL = "road exits"  # TrackProgress's lane_invasion: the frame the car left the road
 FRAMES_PER_S = 50  # Box2D steps per simulated second (real-time playback of eval --video)
 # A stage's shortest healthy mean episode, as a fraction of the longest (criteria.resolve): CarRacing ends an
 # episode early only by leaving the playfield.
