@@ -91,6 +91,9 @@ def _add_eval(sub) -> None:
         "beside the agent's 84x84 input",
     )
     p.add_argument("--workers", type=int, default=0, help="env processes (0: one per CPU core)")
+    p.add_argument("--ablate", action="store_true",
+                   help="also evaluate on the same seeds with the camera frozen (the episode's first frames) and "
+                   "with the ego vector neutralised (its mean): the return each input carries")
 
 
 def _add_baseline(sub) -> None:
@@ -225,6 +228,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from td3drive.envs import observation_name
     from td3drive.evaluate import evaluate_checkpoint
     from td3drive.video import step_ms, write_gif
 
@@ -234,9 +238,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.video and not Path(args.video).resolve().parent.is_dir():  # check before the evaluation runs
         raise UsageError(f"td3drive eval: --video '{args.video}': directory '{Path(args.video).parent}' does not exist")
     _check_device(args.device, "eval")
-    e = evaluate_checkpoint(args.checkpoint, args.episodes, args.workers, args.device, video=bool(args.video))
-    _print_result(f"episodes: {args.episodes}  (checkpoint step {e.step}, env {e.cfg.env.name})", e.result,
-                  e.cfg.env.name)
+    e = evaluate_checkpoint(args.checkpoint, args.episodes, args.workers, args.device, video=bool(args.video),
+                            ablate=args.ablate)
+    _print_result(f"episodes: {args.episodes}  (checkpoint step {e.step}, env {e.cfg.env.name}, observation "
+                  f"{observation_name(e.cfg)})", e.result, e.cfg.env.name)
+    if e.result.ablated:
+        _print_ablation(e.result, e.cfg.env.name)
     if args.video:
         per_step_ms = step_ms(e.cfg.env.name, e.cfg.env.action_repeat)
         write_gif(args.video, e.frames, per_step_ms)
@@ -301,6 +308,25 @@ def _print_result(header: str, result, env_name: str) -> None:
     print(f"per km:   {d[tags.EVAL_COLLISIONS_PER_KM]:.2f} collisions, "
           f"{d[tags.EVAL_LANE_INVASIONS_PER_KM]:.2f} {lane_invasion_label(env_name)}")
     print(f"speed:    {d[tags.EVAL_MEAN_SPEED]:.1f} m/s")
+
+
+def _print_ablation(result, env_name: str) -> None:
+    """The ablation table of ``eval --ablate``: each condition's return and drop, its driving metrics, the verdict."""
+    from td3drive import tags
+    from td3drive.ablation import Ablation
+    from td3drive.envs import lane_invasion_label
+
+    a = Ablation(result, result.ablated)
+    print("input ablation (same seeds; drop = normal - ablated, paired bootstrap):")
+    for line in a.lines():
+        print("  " + line)
+    if result.driving:
+        for name, r in {"given": result, **result.ablated}.items():
+            d = r.driving or {}
+            print(f"  {name:<15} route {d.get(tags.EVAL_ROUTE_COMPLETION, 0.0):5.1f}%, per km "
+                  f"{d.get(tags.EVAL_COLLISIONS_PER_KM, 0.0):.2f} collisions, "
+                  f"{d.get(tags.EVAL_LANE_INVASIONS_PER_KM, 0.0):.2f} {lane_invasion_label(env_name)}")
+    print(f"verdict:  {a.verdict()}")
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:

@@ -103,6 +103,11 @@ class EnvConfig:
         0.0, _non_negative(), "carracing, training episodes only: reward subtracted for each simulator frame with no "
         "wheel on the road (0 disables; evaluation keeps the stock reward)"
     )
+    carracing_vector: str = _leaf(
+        "proprio", _one_of("proprio", "full"), "carracing: the ego vector: proprio (speed, yaw rate, steering, wheel "
+        "spin: the dashboard's sensors, k=7) or full (adds lateral offset, heading error and 5 waypoints: "
+        "privileged road geometry, k=14); camera frames only is agent.use_vector=false"
+    )
     fast_render: bool = _leaf(
         True, None, "carracing: vectorised road drawing (pixel-identical frames, ~2x faster steps)"
     )
@@ -244,6 +249,9 @@ class Config:
         return from_dict(merge(self.to_dict(), dotted_to_nested(dotted)))
 
 
+_SECTIONS: dict[str, type] = {f.name: f.default_factory for f in dataclasses.fields(Config)}  # type: ignore[misc]
+
+
 def _type_ok(value: Any, annotation: str) -> bool:
     base = annotation.replace(" | None", "")
     if value is None:
@@ -316,13 +324,30 @@ _FORMER_DEFAULTS = {
 }
 
 
+# Keys added after configs were first saved, with what a saved config that predates them meant. A saved config
+# (config.yaml, a checkpoint's) holds every key of its time, so one that has every other key of its section
+# predates the addition; a hand-written file that leaves the key out gets today's default.
+_ADDED_KEYS = {"env": {"carracing_vector": "full"}}
+
+
+def _fill_added(data: dict[str, Any]) -> dict[str, Any]:
+    out = dict(data)
+    for section, added in _ADDED_KEYS.items():
+        fields = {f.name for f in dataclasses.fields(_SECTIONS[section])}
+        have = out.get(section)
+        if isinstance(have, Mapping) and fields - set(added) <= set(have):
+            out[section] = {**{k: v for k, v in added.items() if k not in have}, **have}
+    return out
+
+
 def upgrade(data: Mapping[str, Any]) -> dict[str, Any]:
-    """A config written before the time limit counted frames (it has ``env.max_episode_steps``): keep its
-    meaning. The limit becomes ``max_episode_frames = max_episode_steps x action_repeat`` and every key
-    it leaves out takes its former default, so its checkpoints load and ``--resume`` continues it as run."""
+    """A saved config that predates a key of :data:`_ADDED_KEYS` keeps its meaning (its checkpoints load, its
+    run resumes as it ran). One written before the time limit counted frames (it has
+    ``env.max_episode_steps``) too: the limit becomes ``max_episode_frames = max_episode_steps x
+    action_repeat`` and every key it leaves out takes its former default."""
     env = data.get("env") if isinstance(data, Mapping) else None
     if not isinstance(env, Mapping) or "max_episode_steps" not in env:
-        return dict(data or {})
+        return _fill_added(dict(data or {}))
     out = merge(
         dotted_to_nested({f"{s}.{k}": v for s, keys in _FORMER_DEFAULTS.items() for k, v in keys.items()}), data
     )
@@ -331,7 +356,7 @@ def upgrade(data: Mapping[str, Any]) -> dict[str, Any]:
     if "max_episode_frames" not in env and isinstance(steps, int) and isinstance(env["action_repeat"], int):
         env["max_episode_frames"] = steps * env["action_repeat"]
     out["env"] = env
-    return out
+    return _fill_added(out)
 
 
 def from_dict(data: Mapping[str, Any]) -> Config:

@@ -39,6 +39,8 @@ class EvalResult:
     successes: np.ndarray  # bool [episodes]
     driving: dict[str, float] | None = None  # eval/* driving metrics of route backends (td3drive.metrics)
     frames: np.ndarray | None = None  # int64 [episodes], simulator frames (agent steps x action repeat)
+    vector_mean: np.ndarray | None = None  # float64 [k], the ego vector's mean over every step the policy saw
+    ablated: dict[str, "EvalResult"] | None = None  # td3drive.ablation's conditions, when this one ran them
 
     @property
     def mean_reward(self) -> float:
@@ -83,11 +85,15 @@ def evaluate(
     seed: int,
     episodes: int,
     on_frame: Callable[[np.ndarray], None] | None = None,
+    camera_frozen: bool = False,
+    vector_fill: np.ndarray | None = None,
 ) -> EvalResult:
     """Run ``episodes`` episodes of ``policy`` (deterministic, batched over the envs) on fixed seeds.
 
     Episode ``i`` always uses the seed ``episode_seed(seed, i, 1)``, whatever the number of envs.
-    ``on_frame`` receives the newest frame ``uint8[84, 84]`` of every step of episode 0.
+    ``on_frame`` receives the newest frame ``uint8[84, 84]`` of every step of episode 0. The input
+    ablations of :mod:`td3drive.ablation`: ``camera_frozen`` shows the policy the reset's frames at every
+    step; ``vector_fill`` ``[k]`` replaces every ego vector the policy reads.
     """
     n = envs.num_envs
     returns = np.zeros(episodes)
@@ -96,14 +102,21 @@ def evaluate(
     successes = np.zeros(episodes, bool)
     driving = [metrics.EpisodeDriving() for _ in range(episodes)]
     route = False
+    vector_sum, vector_steps = 0.0, 0
     for first in range(0, episodes, n):
         ids = [first + i for i in range(n)]
         live = np.array([i < episodes for i in ids])
         obs, _ = envs.reset(seed=[episode_seed(seed, min(i, episodes - 1), _EVAL_STREAM) for i in ids])
+        first_images = obs["image"].copy()
         while live.any():
             if on_frame is not None and first == 0 and live[0]:
                 on_frame(obs["image"][0][-1])
-            obs, reward, terminated, truncated, info = envs.step(policy(obs["image"], obs["vector"]))
+            vector_sum = vector_sum + obs["vector"][live].astype(np.float64).sum(axis=0)
+            vector_steps += int(live.sum())
+            image = first_images if camera_frozen else obs["image"]
+            vector = np.broadcast_to(vector_fill, obs["vector"].shape).astype(np.float32) \
+                if vector_fill is not None else obs["vector"]
+            obs, reward, terminated, truncated, info = envs.step(policy(image, vector))
             route = route or metrics.has_driving_info(info)
             for j in np.flatnonzero(live):
                 returns[ids[j]] += float(reward[j])
@@ -114,7 +127,8 @@ def evaluate(
                 if terminated[j] or truncated[j]:
                     live[j] = False
                     successes[ids[j]] = _success_at(info, j)
-    return EvalResult(returns, lengths, successes, metrics.summarize(driving) if route else None, frames)
+    return EvalResult(returns, lengths, successes, metrics.summarize(driving) if route else None, frames,
+                      np.asarray(vector_sum / max(vector_steps, 1), np.float64))
 
 
 def _success_at(info: dict, j: int) -> bool:
@@ -157,7 +171,7 @@ def load_agent(path: str | Path, device: str = "cpu") -> tuple[TD3, Config, int]
         device = resolve_device(device)
         state = load(latest_path(path) if path.is_dir() else path, map_location=device)
         cfg = from_dict(state["config"])
-        agent = TD3(vector_dim(cfg.env.name), cfg.agent, device)
+        agent = TD3(vector_dim(cfg.env), cfg.agent, device)
         agent.load_state_dict(state["agent"])
         return agent, cfg, state["counters"]["step"]
     except CheckpointError:
@@ -170,9 +184,10 @@ def load_agent(path: str | Path, device: str = "cpu") -> tuple[TD3, Config, int]
 
 
 def evaluate_checkpoint(path: str | Path, episodes: int, workers: int = 0, device: str = "cpu",
-                        video: bool = False) -> CheckpointEval:
+                        video: bool = False, ablate: bool = False) -> CheckpointEval:
     """Evaluate a checkpoint's deterministic policy for ``episodes`` episodes on the evaluation seeds
-    (``workers`` env processes, 0: one per core); with ``video``, keep the frames of episode 0."""
+    (``workers`` env processes, 0: one per core); with ``video``, keep the frames of episode 0; with
+    ``ablate``, also run :mod:`td3drive.ablation`'s conditions on the same seeds (``result.ablated``)."""
     from td3drive.envs import has_rgb_view, make_env
     from td3drive.video import video_frame
 
@@ -188,9 +203,22 @@ def evaluate_checkpoint(path: str | Path, episodes: int, workers: int = 0, devic
 
     try:
         result = evaluate(envs, agent.act, cfg.training.seed, episodes, record if video else None)
+        if ablate:
+            result = with_ablations(envs, agent.act, cfg, result)
     finally:
         envs.close()
     return CheckpointEval(result, step, cfg, frames, has_view)
+
+
+def with_ablations(envs: gym.vector.VectorEnv, policy: Policy, cfg: Config, given: EvalResult) -> EvalResult:
+    """``given`` (the normal evaluation of ``policy``) with :mod:`td3drive.ablation`'s conditions run on the
+    same seeds and attached as ``ablated``."""
+    from dataclasses import replace
+
+    from td3drive.ablation import ablate
+
+    a = ablate(envs, policy, cfg.training.seed, len(given.returns), cfg.agent.use_vector, given)
+    return replace(given, ablated=a.ablated)
 
 
 class SyncEvaluator:

@@ -47,6 +47,20 @@ EVAL_COLLISIONS_PER_KM = "eval/collisions_per_km"
 EVAL_LANE_INVASIONS_PER_KM = "eval/lane_invasions_per_km"
 EVAL_MEAN_SPEED = "eval/mean_speed"
 EVAL_DRIVING_SCORE = "eval/driving_score"
+# Input ablations (td3drive/ablation.py), on the evaluations that run them: each eval/* value above under a
+# condition is that tag with the condition appended (eval/mean_reward_camera_frozen,
+# eval/collisions_per_km_camera_frozen, ...); the paired drop's confidence interval has tags of its own.
+ABLATIONS = ("camera_frozen", "vector_neutral")
+
+
+def ablated(tag: str, condition: str) -> str:
+    """``eval/mean_reward`` under ``condition`` -> ``eval/mean_reward_camera_frozen``."""
+    return f"{tag}_{condition}"
+
+
+def drop_ci(condition: str, end: str) -> str:
+    """``eval/drop_camera_frozen_ci_low`` / ``_ci_high``: the bounds of the return lost under ``condition``."""
+    return f"eval/drop_{condition}_ci_{end}"
 
 ALERT_GRAD_WARNING = "alerts/gradient_explosion_warning"
 ALERT_GRAD_CRITICAL = "alerts/gradient_explosion_critical"

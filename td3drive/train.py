@@ -101,7 +101,7 @@ class Trainer:
             raise checkpoint.CheckpointError("--resume with training.num_envs > 1 is not supported yet")
         self.device = resolve_device(t.device)
         seed_everything(t.seed)
-        self.c, k = Counters(), vector_dim(cfg.env.name)
+        self.c, k = Counters(), vector_dim(cfg.env)
         # The collector allocates the replay first: the one thing that may not fit, before anything is written.
         self.collector = make_collector(cfg, self.c, min(t.buffer_size, t.max_timesteps), k)
         self.buffer = self.collector.buffer

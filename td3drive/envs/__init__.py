@@ -3,7 +3,8 @@
 :data:`BACKENDS` is the one place a backend is named: the config's allowed ``env.name`` values and
 scenarios, :func:`vector_dim`, :func:`make_env` and the CLI help all read it. A backend module exports
 
-- ``VECTOR_DIM``: length k of its ``vector`` observation;
+- ``VECTOR_DIM``: length k of its ``vector`` observation (or ``vector_dim(cfg: EnvConfig) -> int`` where an
+  option chooses the vector, as ``env.carracing_vector`` does);
 - ``SCENARIOS``: backend name -> the ``env.scenario`` values it allows (a module may serve several names);
 - ``make(cfg: EnvConfig, training: bool) -> gym.Env``: the env under the contract;
 - optionally: ``SINGLE_PROCESS = True`` (its envs must live in the training process, one at a time: every
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from td3drive.config import Config, EnvConfig
 
 __all__ = ["BACKENDS", "BackendUnavailable", "BlankFrameError", "backend", "has_rgb_view", "make_env",
-           "scenarios", "single_process", "vector_dim"]
+           "observation_name", "scenarios", "single_process", "vector_dim"]
 
 # backend name -> the module that implements it
 BACKENDS: dict[str, str] = {
@@ -48,9 +49,21 @@ def backend(name: str) -> ModuleType:
     return importlib.import_module(BACKENDS[name])
 
 
-def vector_dim(name: str) -> int:
-    """Length k of the ``vector`` observation of backend ``name``."""
-    return backend(name).VECTOR_DIM
+def vector_dim(cfg: Config | EnvConfig) -> int:
+    """Length k of the ``vector`` observation that the (env section of the) config's backend yields."""
+    env_cfg = getattr(cfg, "env", cfg)
+    module = backend(env_cfg.name)
+    return int(module.vector_dim(env_cfg)) if hasattr(module, "vector_dim") else int(module.VECTOR_DIM)
+
+
+def observation_name(cfg: Config) -> str:
+    """What the policy of ``cfg`` reads, for every printed number: ``camera only``, or ``camera + <vector> (k=N)``
+    with the backend's name for its vector (``VECTOR_NAME``, or ``vector_name(cfg)`` where an option chooses it)."""
+    if not cfg.agent.use_vector:
+        return "camera only"
+    module = backend(cfg.env.name)
+    name = module.vector_name(cfg.env) if hasattr(module, "vector_name") else getattr(module, "VECTOR_NAME", "ego")
+    return f"camera + {name} vector (k={vector_dim(cfg)})"
 
 
 def scenarios(name: str) -> tuple[int, ...]:

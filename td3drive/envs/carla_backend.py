@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from td3drive.config import EnvConfig
 
 VECTOR_DIM = 13
+VECTOR_NAME = "route geometry"  # speed, offset and heading to the route, route points: no other vehicle, no light
 NPC_VEHICLES = {0: 20, 1: 50, 2: 100}
 SCENARIOS = {"carla": tuple(NPC_VEHICLES)}
 # Every CARLA env drives the one synchronous-mode server: envs live in the training process, one at a time.

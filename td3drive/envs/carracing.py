@@ -1,6 +1,22 @@
 """CarRacing-v3 (gymnasium, Box2D) under the common contract; no server needed.
 
-Ego vector, k = 14, computed from the simulator's own state (not from pixels):
+Two ego vectors, chosen by ``env.carracing_vector``; both are read from the simulator's state, not from pixels.
+
+``proprio`` (the default), k = 7: what the car's own sensors give, the quantities CarRacing's dashboard strip
+draws. Nothing in it says where the road is: the camera has to.
+
+=====  ============================================  ===========================================
+index  quantity                                      unit
+=====  ============================================  ===========================================
+0      forward speed (velocity along the car's nose) world units/s / 50 (about 1 at full speed)
+1      yaw rate (the dashboard's gyroscope)          rad/s
+2      front wheels' steering angle                  fraction of its +-0.4 rad lock; + = right
+3-6    wheel spin (the dashboard's ABS bars):        rad/s / 100 (about 1.9 at full speed)
+       front left, front right, rear left, rear right
+=====  ============================================  ===========================================
+
+``full``, k = 14: a complete lane-following state (privileged geometry a real car does not measure; with it
+a policy can drive without looking, docs/BENCHMARKS.md section 13):
 
 =====  ============================================  ===========================================
 index  quantity                                      unit
@@ -45,7 +61,8 @@ from td3drive.envs.geometry import wrap_angle
 if TYPE_CHECKING:
     from td3drive.config import EnvConfig
 
-VECTOR_DIM = 14
+VECTORS = {"proprio": 7, "full": 14}  # env.carracing_vector -> k
+VECTOR_DIM = VECTORS["full"]  # the largest; vector_dim(cfg) gives the configured one
 SCENARIOS = {"carracing": (0,)}
 RGB_VIEW = True  # CarRacingEgo.rgb_view: the colour frame
 LANE_INVASION_LABEL = "road exits"  # TrackProgress's lane_invasion: the frame the car left the road
@@ -56,6 +73,25 @@ STAGE_MIN_EPISODE_FRACTION = 0.1
 N_WAYPOINTS = 5
 WAYPOINT_STRIDE = 2
 SPEED_SCALE = 50.0
+STEER_LOCK = 0.4  # rad: the front wheels' joint limit (gymnasium's car_dynamics)
+WHEEL_SPIN_SCALE = 0.01  # the scale CarRacing's dashboard draws the ABS bars at
+
+
+def vector_dim(cfg: EnvConfig) -> int:
+    """k of the configured ego vector (``env.carracing_vector``)."""
+    return VECTORS[cfg.carracing_vector]
+
+
+def vector_name(cfg: EnvConfig) -> str:
+    return cfg.carracing_vector
+
+
+def proprio_state(forward_speed: float, yaw_rate: float, steer_angle: float, wheel_omega: np.ndarray) -> np.ndarray:
+    """The ``proprio`` vector (module docstring) ``float32[7]``: ``forward_speed`` world units/s, ``yaw_rate``
+    rad/s, ``steer_angle`` rad (Box2D joint angle: + = left, so it is negated to the action's + = right),
+    ``wheel_omega`` ``[4]`` rad/s."""
+    head = [forward_speed / SPEED_SCALE, yaw_rate, -steer_angle / STEER_LOCK]
+    return np.concatenate([head, np.asarray(wheel_omega, np.float64) * WHEEL_SPIN_SCALE]).astype(np.float32)
 
 
 def ego_state(
@@ -173,10 +209,14 @@ def on_road(env: gym.Env) -> bool:
 
 
 class CarRacingEgo(gym.Wrapper):
-    """Exposes :meth:`ego_vector` computed from CarRacing's Box2D state."""
+    """Exposes :meth:`ego_vector` computed from CarRacing's Box2D state: ``vector`` is ``proprio`` or
+    ``full`` (module docstring)."""
 
-    def __init__(self, env: gym.Env):
+    def __init__(self, env: gym.Env, vector: str = "proprio"):
         super().__init__(env)
+        if vector not in VECTORS:
+            raise ValueError(f"carracing vector {vector!r}: must be one of {', '.join(VECTORS)}")
+        self.vector = vector
         self._track = np.zeros((1, 2))
 
     def reset(self, **kwargs):
@@ -190,7 +230,12 @@ class CarRacingEgo(gym.Wrapper):
         return np.asarray(self.env.unwrapped.state, dtype=np.uint8)
 
     def ego_vector(self) -> np.ndarray:
-        hull = self.env.unwrapped.car.hull
+        car = self.env.unwrapped.car
+        hull = car.hull
+        if self.vector == "proprio":
+            forward = np.array([-math.sin(hull.angle), math.cos(hull.angle)])
+            return proprio_state(float(np.asarray(hull.linearVelocity) @ forward), float(hull.angularVelocity),
+                                 float(car.wheels[0].joint.angle), np.array([w.omega for w in car.wheels]))
         return ego_state(
             np.array(hull.position, dtype=np.float64),
             float(hull.angle),
@@ -284,13 +329,14 @@ class OffRoadPenalty(gym.Wrapper):
 
 
 def make_carracing(action_repeat: int, max_episode_frames: int, blank_frame_steps: int, fast_render: bool = True,
-                   no_progress_frames: int = 0, offroad_penalty: float = 0.0) -> gym.Env:
-    """CarRacing-v3 under the contract (no time limit of its own: ours counts simulator frames).
+                   no_progress_frames: int = 0, offroad_penalty: float = 0.0, vector: str = "proprio") -> gym.Env:
+    """CarRacing-v3 under the contract (no time limit of its own: ours counts simulator frames), with the
+    ``vector`` ego vector (``proprio`` or ``full``).
 
     ``no_progress_frames`` > 0 adds :class:`NoProgressTruncation` and ``offroad_penalty`` > 0 (reward per
     simulator frame off the road) :class:`OffRoadPenalty`: the trainer's envs only.
     """
-    ego = CarRacingEgo((FastCarRacing if fast_render else CarRacing)(render_mode=None))
+    ego = CarRacingEgo((FastCarRacing if fast_render else CarRacing)(render_mode=None), vector)
     base: gym.Env = TrackProgress(ego)
     if offroad_penalty > 0:
         base = OffRoadPenalty(base, offroad_penalty)
@@ -299,7 +345,7 @@ def make_carracing(action_repeat: int, max_episode_frames: int, blank_frame_step
     env = ThrottleBrakeAction(base)
     return apply_contract(
         env,
-        vector_dim=VECTOR_DIM,
+        vector_dim=VECTORS[vector],
         ego_vector=ego.ego_vector,
         action_repeat=action_repeat,
         max_episode_frames=max_episode_frames,
@@ -313,4 +359,5 @@ def make(cfg: EnvConfig, training: bool = False) -> gym.Env:
     the no-progress truncation and the off-road penalty)."""
     return make_carracing(cfg.action_repeat, cfg.max_episode_frames, cfg.blank_frame_steps, fast_render=cfg.fast_render,
                           no_progress_frames=cfg.no_progress_frames if training else 0,
-                          offroad_penalty=cfg.carracing_offroad_penalty if training else 0.0)
+                          offroad_penalty=cfg.carracing_offroad_penalty if training else 0.0,
+                          vector=cfg.carracing_vector)

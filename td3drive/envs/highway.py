@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from td3drive.config import EnvConfig
 
 VECTOR_DIM = 13
+VECTOR_NAME = "lane geometry"  # speed, lane offset and heading, waypoints: no other vehicle
 WAYPOINT_DISTANCES_M = (5.0, 10.0, 15.0, 20.0, 25.0)
 SPEED_SCALE = 30.0  # m/s
 WAYPOINT_SCALE = 10.0  # m

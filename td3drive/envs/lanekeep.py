@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from td3drive.config import EnvConfig
 
 VECTOR_DIM = 2
+VECTOR_NAME = "lane geometry"
 SCENARIOS = {"lanekeep": (0,)}
 # A stage's shortest healthy mean episode, as a fraction of the longest (criteria.resolve): LaneKeep ends an
 # episode by leaving the lane (random actions: a few dozen steps).
