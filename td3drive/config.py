@@ -192,6 +192,9 @@ class TrainingConfig:
     eval_at_start: bool = _leaf(False, None, "also evaluate the untrained policy at step 0 (with eval_freq > 0): the "
                                              "level the report's learning progress compares with (off by default: a "
                                              "sweep would count it as a guard-stopped trial's last evaluation)")
+    ablation_freq: int = _leaf(50_000, _non_negative(),
+                               "also run the input ablations (camera frozen, ego vector neutralised; "
+                               "td3drive/ablation.py) at the first evaluation after every N env steps (0 disables)")
     eval_workers: int = _leaf(0, _non_negative(),
                               "evaluation env processes (0: one per CPU core, at most num_eval_episodes)")
     eval_async: bool = _leaf(True, None, "evaluate policy snapshots in a separate process while training goes on")
@@ -438,8 +441,8 @@ def build_config(
 
 
 # Keys a resumed run cannot change: they shape the networks, the replay or the env the checkpoint holds.
-RESUME_FIXED = ("env.name", "env.scenario", "env.action_repeat", "agent.encoder", "agent.features_dim", "agent.trunk",
-                "agent.use_vector", "agent.hidden_dim", "training.num_envs")
+RESUME_FIXED = ("env.name", "env.scenario", "env.action_repeat", "env.carracing_vector", "agent.encoder",
+                "agent.features_dim", "agent.trunk", "agent.use_vector", "agent.hidden_dim", "training.num_envs")
 
 
 def resume_conflicts(saved: Config, new: Config) -> list[str]:

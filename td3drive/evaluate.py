@@ -226,13 +226,16 @@ class SyncEvaluator:
 
     pending = 0  # never anything to wait for
 
-    def __init__(self, make_fn: Callable[[], gym.Env], workers: int, seed: int, episodes: int):
+    def __init__(self, make_fn: Callable[[], gym.Env], workers: int, cfg: Config):
         self.envs = make_eval_envs(make_fn, workers)
-        self.seed, self.episodes = seed, episodes
+        self.cfg = cfg
         self._done: list[tuple[int, EvalResult | None]] = []
 
-    def submit(self, step: int, policy: Policy, policy_state: Callable[[], dict]) -> None:
-        self._done.append((step, evaluate(self.envs, policy, self.seed, self.episodes)))
+    def submit(self, step: int, policy: Policy, policy_state: Callable[[], dict], ablate: bool = False) -> None:
+        """Evaluate now; with ``ablate``, also on :mod:`td3drive.ablation`'s conditions."""
+        t = self.cfg.training
+        result = evaluate(self.envs, policy, t.seed, t.num_eval_episodes)
+        self._done.append((step, with_ablations(self.envs, policy, self.cfg, result) if ablate else result))
 
     def poll(self) -> list[tuple[int, EvalResult | None]]:
         done, self._done = self._done, []
@@ -261,7 +264,7 @@ class _Inbox:
         import threading
 
         self._cond = threading.Condition()
-        self._item: tuple[int, bytes] | None = None
+        self._item: tuple[int, bytes] | None = None  # (step, payload: the ablate flag byte, then the snapshot)
         self._closed = False
 
     def put(self, step: int, payload: bytes) -> int | None:
@@ -341,12 +344,14 @@ def _eval_worker(conn, config: dict, vector_dim: int, workers: int) -> None:
     try:
         while (item := inbox.take()) is not None:
             step, payload = item
+            ablate, payload = bool(payload[0]), payload[1:]
             # map_location: a CUDA trainer sends CUDA tensors; this process evaluates on the CPU and
             # must not open a CUDA context of its own.
             state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
             agent.actor.load_state_dict(state["actor"])
             agent.critic.load_state_dict(state["critic"])
-            send((step, evaluate(envs, policy, cfg.training.seed, cfg.training.num_eval_episodes)))
+            result = evaluate(envs, policy, cfg.training.seed, cfg.training.num_eval_episodes)
+            send((step, with_ablations(envs, policy, cfg, result) if ablate else result))
     except (_Abandoned, BrokenPipeError, EOFError, OSError):
         pass  # told to stop mid-evaluation, or the trainer is gone
     finally:
@@ -373,7 +378,8 @@ class AsyncEvaluator:
         child.close()
         self.pending = 0
 
-    def submit(self, step: int, policy: Policy, policy_state: Callable[[], dict]) -> None:
+    def submit(self, step: int, policy: Policy, policy_state: Callable[[], dict], ablate: bool = False) -> None:
+        """Send a snapshot of the policy to the evaluation process; ``ablate`` also runs the input ablations."""
         import io
 
         import torch
@@ -384,7 +390,7 @@ class AsyncEvaluator:
         torch.save(policy_state(), buf)
         try:
             # Never blocks for long: the worker's receiver thread reads every snapshot at once.
-            self.conn.send_bytes(step.to_bytes(8, "little") + buf.getvalue())
+            self.conn.send_bytes(step.to_bytes(8, "little") + bytes([ablate]) + buf.getvalue())
         except OSError:
             raise EvaluationError(self._died()) from None
         self.pending += 1
@@ -437,9 +443,9 @@ def make_evaluator(cfg: Config, vector_dim: int) -> SyncEvaluator | AsyncEvaluat
         return None
     if single_process(cfg.env.name):
         # In-process: the evaluation env ticks the same server as the training env.
-        return SyncEvaluator(partial(make_env, cfg.env), eval_workers(t, cfg.env.name), t.seed, t.num_eval_episodes)
+        return SyncEvaluator(partial(make_env, cfg.env), eval_workers(t, cfg.env.name), cfg)
     if t.eval_async:
         # The trainer keeps every core: the evaluator idles between evaluations, and an update on 1 of 2
         # threads runs at 0.42x the speed of 2 (CarRacing, batch 128: 5.9 vs 13.9 updates/s).
         return AsyncEvaluator(cfg.to_dict(), vector_dim, eval_workers(t))
-    return SyncEvaluator(partial(make_env, cfg.env), eval_workers(t), t.seed, t.num_eval_episodes)
+    return SyncEvaluator(partial(make_env, cfg.env), eval_workers(t), cfg)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from td3drive import tags
+from td3drive.ablation import Ablation
 from td3drive.collect import Counters, EpisodeEnd
 from td3drive.evaluate import EvalResult
 
@@ -74,6 +75,10 @@ class RunLog:
             self.log(f"eval at step {eval_step}{f' ({frames:,} frames)' if frames is not None else ''}: "
                      f"return {result.mean_reward:.1f} ± {result.returns.std():.1f}, "
                      f"length {result.mean_length:.0f}, success {result.success_rate:.0%}")
+            if result.ablated:
+                ablation = Ablation(result, result.ablated)
+                self.write(ablation.scalars(), eval_step)
+                self.log(f"  ablation at step {eval_step}: {ablation.verdict()}")
             written.append((eval_step, dict(self.last_eval)))
         return written
 

@@ -111,6 +111,7 @@ class Trainer:
         self.guard = Guard(cfg.guard) if cfg.guard.enabled else None
         self.last_good = LastGood(self.run_dir, self.log)
         self._checkpoint_step = -1
+        self._ablated_at = 0  # agent step of the last evaluation that ran the input ablations
         self.run_dir.mkdir(parents=True, exist_ok=True)
         # A run restarted from step 0 (killed before its first checkpoint) drops what it logged before.
         purge_step = 0 if any(self.run_dir.glob("events.out.tfevents.*")) else None
@@ -233,10 +234,18 @@ class Trainer:
         if self.evaluator is not None:
             if self.every_eval(prev, self.c.step):
                 self.run_log.frames_at_eval[self.c.step] = self.c.frames
-                self.evaluator.submit(self.c.step, self.agent.act, self.agent.policy_state)
+                self.evaluator.submit(self.c.step, self.agent.act, self.agent.policy_state, self._ablation_due())
             self._record_evaluations(self.evaluator.poll())
         if self.every_checkpoint(prev, self.c.step):
             self.save_checkpoint()
+
+    def _ablation_due(self) -> bool:
+        """This evaluation also runs the input ablations: the first one at or after each ablation_freq steps."""
+        freq = self.cfg.training.ablation_freq
+        if freq <= 0 or self.c.step // freq <= self._ablated_at // freq:
+            return False
+        self._ablated_at = self.c.step
+        return True
 
     def _update(self) -> bool:
         """One agent update and its guard check; False when the guard asks to stop."""

@@ -5,7 +5,7 @@ import pytest
 
 from td3drive.config import EnvConfig
 from td3drive.envs import make_env
-from td3drive.envs.carracing import VECTOR_DIM, ego_state, on_road
+from td3drive.envs.carracing import VECTOR_DIM, VECTORS, ego_state, on_road, proprio_state
 from td3drive.envs.contract import check_contract
 
 # A straight track along +x, points 1 unit apart; half-width 2.
@@ -34,7 +34,7 @@ def test_ego_state_signs_heading_and_right_offset():
 
 
 def test_carracing_contract_and_state_vector():
-    env = make_env(EnvConfig(name="carracing", max_episode_frames=30))
+    env = make_env(EnvConfig(name="carracing", max_episode_frames=30, carracing_vector="full"))
     obs, _ = env.reset(seed=3)
     check_contract(obs, VECTOR_DIM)
     assert abs(obs["vector"][2]) < 0.1 and abs(obs["vector"][3]) < 0.1  # starts on the centre line
@@ -46,6 +46,35 @@ def test_carracing_contract_and_state_vector():
     assert obs["vector"][0] > 0.1  # full gas moved the car forward
     assert obs["image"][-1].std() > 5  # a real scene, not a blank frame
     env.close()
+
+
+def test_proprio_state_scales_and_signs():
+    v = proprio_state(25.0, 0.3, -0.2, np.array([100.0, 110.0, 120.0, 130.0]))
+    assert v.dtype == np.float32 and v.shape == (VECTORS["proprio"],)
+    np.testing.assert_allclose(v, [0.5, 0.3, 0.5, 1.0, 1.1, 1.2, 1.3], rtol=1e-6)  # joint -0.2 rad = half lock right
+
+
+def test_the_default_vector_is_the_cars_own_sensors_not_the_road():
+    """The default (proprio) vector is the same on two different tracks for the same driving: it holds no road
+    geometry; the full vector adds it."""
+    def drive(seed: int, vector: str) -> np.ndarray:
+        env = make_env(EnvConfig(name="carracing", max_episode_frames=400, carracing_vector=vector))
+        env.reset(seed=seed)
+        out = []
+        for i in range(12):
+            obs, *_ = env.step(np.array([0.6 if i > 6 else 0.0, 1.0], np.float32))
+            check_contract(obs, VECTORS[vector])
+            out.append(obs["vector"])
+        env.close()
+        return np.stack(out)
+
+    p0, p1 = drive(0, "proprio"), drive(1, "proprio")
+    np.testing.assert_allclose(p0, p1, atol=0.02)  # same controls from the same start: same sensor readings
+    assert p0[-1, 0] > 0.1 and p0[-1, 2] > 0.5  # moving, steering right (the action's sign)
+    assert p0[-1, 3:].min() > 0.3 and p0[-1, 5:].min() > p0[-1, 3:5].max()  # the wheels spin, the driven rear more
+    full = drive(0, "full")
+    np.testing.assert_allclose(full[:, :2], p0[:, :2], atol=1e-6)  # both start with speed and yaw rate
+    assert full[-1, 2] < -0.3  # the full vector also says where the road is: now right of the centre line
 
 
 def test_carracing_off_playfield_is_a_termination():
@@ -94,7 +123,7 @@ def test_no_progress_truncation_is_for_training_envs_only():
 
 def test_route_info_covers_the_tiles_carracing_pays_for_and_the_exits_from_the_road():
     # CarRacing's return is 1000 x (tiles visited / tiles) - 0.1 per frame: route completion must be that fraction.
-    env = make_env(EnvConfig(name="carracing", max_episode_frames=600))
+    env = make_env(EnvConfig(name="carracing", max_episode_frames=600, carracing_vector="full"))
     obs, _ = env.reset(seed=3)
     ret = distance = frames = 0.0
     invasions, length = [], None
@@ -123,7 +152,8 @@ def test_route_info_covers_the_tiles_carracing_pays_for_and_the_exits_from_the_r
 def test_offroad_penalty_charges_each_frame_off_the_road_in_training_only():
     # Two envs on the same track and the same actions: the training env with the penalty, the evaluation env
     # stock. Their rewards differ by exactly the penalty in each frame the stock car has no wheel on the road.
-    cfg = EnvConfig(name="carracing", action_repeat=1, no_progress_frames=0, carracing_offroad_penalty=2.5)
+    cfg = EnvConfig(name="carracing", action_repeat=1, no_progress_frames=0, carracing_offroad_penalty=2.5,
+                    carracing_vector="full")
     train, stock = make_env(cfg, training=True), make_env(cfg)
     obs, _ = train.reset(seed=3)
     stock.reset(seed=3)

@@ -15,7 +15,13 @@ def test_every_backend_module_exports_the_registry_interface(name):
 
 
 def test_the_registry_feeds_the_config_and_the_helpers():
-    assert envs.vector_dim("lanekeep") == 2 and envs.vector_dim("carracing") == 14
+    from td3drive.config import EnvConfig
+
+    assert envs.vector_dim(EnvConfig(name="lanekeep")) == 2
+    # CarRacing's vector is chosen by a key: the dashboard's sensors by default, the full road geometry as an option.
+    assert envs.vector_dim(EnvConfig()) == 7 and envs.vector_dim(EnvConfig(carracing_vector="full")) == 14
+    assert envs.observation_name(build_config()) == "camera + proprio vector (k=7)"
+    assert envs.observation_name(build_config(sets=["agent.use_vector=false"])) == "camera only"
     assert envs.scenarios("highway") == (0, 1, 2) and envs.scenarios("racetrack") == (0,)
     assert envs.single_process("carla") and not envs.single_process("carracing")
     assert envs.has_rgb_view("carracing") and not envs.has_rgb_view("lanekeep")
@@ -27,7 +33,7 @@ def test_the_registry_feeds_the_config_and_the_helpers():
     with pytest.raises(ConfigError, match="backend 'highway' allows 0, 1, 2"):
         build_config(sets=["env.name=highway", "env.scenario=3"])
     with pytest.raises(ValueError, match="unknown env 'gta'"):
-        envs.vector_dim("gta")
+        envs.backend("gta")
 
 
 def test_make_env_builds_the_named_backend_under_the_contract():

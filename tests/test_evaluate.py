@@ -66,13 +66,13 @@ def test_async_evaluator_matches_sync_on_the_same_snapshot():
     torch.manual_seed(0)
     agent = TD3(2, cfg.agent)
     state = lambda: {"actor": agent.actor.state_dict(), "critic": agent.critic.state_dict()}
-    sync = SyncEvaluator(lambda: make_env(cfg.env), 1, seed=4, episodes=3)
-    sync.submit(10, agent.act, state)
+    sync = SyncEvaluator(lambda: make_env(cfg.env), 1, cfg)
+    sync.submit(10, agent.act, state, ablate=True)
     (step_s, expected), = sync.drain()
     sync.close()
     ev = AsyncEvaluator(cfg.to_dict(), 2, workers=1)
     try:
-        ev.submit(10, agent.act, state)
+        ev.submit(10, agent.act, state, ablate=True)
         with torch.no_grad():  # training moves on; the submitted snapshot must not change
             for p in agent.actor.parameters():
                 p.add_(1.0)
@@ -82,3 +82,7 @@ def test_async_evaluator_matches_sync_on_the_same_snapshot():
     assert step_a == step_s == 10
     np.testing.assert_allclose(got.returns, expected.returns, rtol=1e-6)
     np.testing.assert_array_equal(got.lengths, expected.lengths)
+    # The input ablations ran in both, on the same seeds, with the same results.
+    assert set(got.ablated) == set(expected.ablated) == {"camera_frozen", "vector_neutral"}
+    for name in got.ablated:
+        np.testing.assert_allclose(got.ablated[name].returns, expected.ablated[name].returns, rtol=1e-6)
