@@ -58,6 +58,8 @@ VARIANTS = {
     # Camera frames only, as SB3's CnnPolicy (peer (c)) and published pixel agents see CarRacing: how much of
     # the default's lead comes from the ego vector (speed, offsets, waypoints) rather than from the pixels.
     "pixels": ["agent.use_vector=false"],
+    # The default before 2026-12-07 (docs/BENCHMARKS.md sections 9, 10, 12): the privileged road geometry in the vector.
+    "fullvector": ["env.carracing_vector=full"],
     # Levers on the road exits that keep the late evaluations from counting laps (BENCHMARKS 10): a training-only
     # charge per frame off the road (about what a frame on the road earns at the default's ~70 m/s: 1.3), and a
     # longer horizon under which the lap's completion weighs more.
