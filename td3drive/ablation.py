@@ -22,11 +22,13 @@ of the normal return's size: a policy that loses 9 of 712 points without its cam
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import gymnasium as gym
 import numpy as np
 
 from td3drive import tags
+from td3drive.analysis.stats import bootstrap_ci
 from td3drive.evaluate import EvalResult, Policy, evaluate
 
 CONDITIONS = tags.ABLATIONS
@@ -48,10 +50,8 @@ def paired_drop_ci(given: np.ndarray, ablated: np.ndarray, confidence: float = C
     if g.ndim != 1 or len(g) == 0 or g.shape != a.shape:
         raise ValueError(f"paired returns must be two [n] arrays of one length, got {g.shape} and {a.shape}")
     diff = g - a
-    means = diff[np.random.default_rng(seed).integers(0, len(diff), (reps, len(diff)))].mean(axis=1)
-    alpha = (1 - confidence) / 2
-    low, high = np.quantile(means, [alpha, 1 - alpha])
-    return float(diff.mean()), float(low), float(high)
+    low, high = bootstrap_ci(diff, lambda x: x.mean(axis=(1, 2)), reps, confidence, seed)
+    return float(diff.mean()), low, high
 
 
 @dataclass(frozen=True)
@@ -80,8 +80,13 @@ class Ablation:
     given: EvalResult
     ablated: dict[str, EvalResult] = field(default_factory=dict)
 
+    @cached_property
+    def drops(self) -> dict[str, Drop]:
+        """Each ablated condition's drop, bootstrapped once (the table, the verdict and the tags all read it)."""
+        return {name: Drop(*paired_drop_ci(self.given.returns, r.returns)) for name, r in self.ablated.items()}
+
     def drop(self, condition: str) -> Drop:
-        return Drop(*paired_drop_ci(self.given.returns, self.ablated[condition].returns))
+        return self.drops[condition]
 
     @property
     def camera_carries(self) -> bool:
