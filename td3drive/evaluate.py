@@ -103,6 +103,7 @@ def evaluate(
     driving = [metrics.EpisodeDriving() for _ in range(episodes)]
     route = False
     vector_sum, vector_steps = 0.0, 0
+    fill = None if vector_fill is None else np.broadcast_to(vector_fill, (n, len(vector_fill))).astype(np.float32)
     for first in range(0, episodes, n):
         ids = [first + i for i in range(n)]
         live = np.array([i < episodes for i in ids])
@@ -114,9 +115,7 @@ def evaluate(
             vector_sum = vector_sum + obs["vector"][live].astype(np.float64).sum(axis=0)
             vector_steps += int(live.sum())
             image = first_images if camera_frozen else obs["image"]
-            vector = np.broadcast_to(vector_fill, obs["vector"].shape).astype(np.float32) \
-                if vector_fill is not None else obs["vector"]
-            obs, reward, terminated, truncated, info = envs.step(policy(image, vector))
+            obs, reward, terminated, truncated, info = envs.step(policy(image, obs["vector"] if fill is None else fill))
             route = route or metrics.has_driving_info(info)
             for j in np.flatnonzero(live):
                 returns[ids[j]] += float(reward[j])
@@ -221,6 +220,13 @@ def with_ablations(envs: gym.vector.VectorEnv, policy: Policy, cfg: Config, give
     return replace(given, ablated=a.ablated)
 
 
+def evaluate_for_training(envs: gym.vector.VectorEnv, policy: Policy, cfg: Config, ablate: bool) -> EvalResult:
+    """One training evaluation (``training.num_eval_episodes`` on the evaluation seeds), with the input ablations
+    when ``ablate``: what both evaluators run."""
+    result = evaluate(envs, policy, cfg.training.seed, cfg.training.num_eval_episodes)
+    return with_ablations(envs, policy, cfg, result) if ablate else result
+
+
 class SyncEvaluator:
     """Evaluates in the training process; results are ready as soon as ``submit`` returns."""
 
@@ -233,9 +239,7 @@ class SyncEvaluator:
 
     def submit(self, step: int, policy: Policy, policy_state: Callable[[], dict], ablate: bool = False) -> None:
         """Evaluate now; with ``ablate``, also on :mod:`td3drive.ablation`'s conditions."""
-        t = self.cfg.training
-        result = evaluate(self.envs, policy, t.seed, t.num_eval_episodes)
-        self._done.append((step, with_ablations(self.envs, policy, self.cfg, result) if ablate else result))
+        self._done.append((step, evaluate_for_training(self.envs, policy, self.cfg, ablate)))
 
     def poll(self) -> list[tuple[int, EvalResult | None]]:
         done, self._done = self._done, []
@@ -350,8 +354,7 @@ def _eval_worker(conn, config: dict, vector_dim: int, workers: int) -> None:
             state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
             agent.actor.load_state_dict(state["actor"])
             agent.critic.load_state_dict(state["critic"])
-            result = evaluate(envs, policy, cfg.training.seed, cfg.training.num_eval_episodes)
-            send((step, with_ablations(envs, policy, cfg, result) if ablate else result))
+            send((step, evaluate_for_training(envs, policy, cfg, ablate)))
     except (_Abandoned, BrokenPipeError, EOFError, OSError):
         pass  # told to stop mid-evaluation, or the trainer is gone
     finally:
