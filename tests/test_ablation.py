@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from td3drive import tags
-from td3drive.ablation import Drop, ablate, camera_verdict, paired_drop_ci
+from td3drive.ablation import Ablation, Drop, ablate, camera_verdict, paired_drop_ci
 from td3drive.config import EnvConfig
 from td3drive.envs import make_env
 from td3drive.envs.lanekeep import LANE_HALF_WIDTH_PX, MAX_CURVATURE, STEER_GAIN
@@ -35,13 +35,18 @@ def vector_policy(image: np.ndarray, vector: np.ndarray) -> np.ndarray:
     return np.stack([np.clip(steer, -1, 1), np.zeros(len(steer))], axis=1).astype(np.float32)
 
 
-def test_freezing_the_camera_collapses_an_image_policy_only():
+def _ablate(policy, **kwargs) -> tuple[Ablation, np.ndarray, np.ndarray, np.ndarray]:
+    """The ablation of ``policy`` on 6 LaneKeep episodes, and its (given, frozen, neutral) returns."""
     envs = _envs()
     try:
-        a = ablate(envs, image_policy, seed=3, episodes=6)
+        a = ablate(envs, policy, seed=3, episodes=6, **kwargs)
     finally:
         envs.close()
-    given, frozen, neutral = (a.given.returns, a.ablated["camera_frozen"].returns, a.ablated["vector_neutral"].returns)
+    return a, a.given.returns, a.ablated["camera_frozen"].returns, a.ablated["vector_neutral"].returns
+
+
+def test_freezing_the_camera_collapses_an_image_policy_only():
+    a, given, frozen, neutral = _ablate(image_policy)
     assert given.mean() > 150  # 200 steps at ~0.9: it drives
     assert frozen.mean() < 0.5 * given.mean()  # blind, it leaves the lane
     np.testing.assert_array_equal(neutral, given)  # it never reads the vector: the same episodes exactly
@@ -51,12 +56,7 @@ def test_freezing_the_camera_collapses_an_image_policy_only():
 
 
 def test_neutralising_the_vector_collapses_a_vector_policy_only():
-    envs = _envs()
-    try:
-        a = ablate(envs, vector_policy, seed=3, episodes=6)
-    finally:
-        envs.close()
-    given, frozen, neutral = (a.given.returns, a.ablated["camera_frozen"].returns, a.ablated["vector_neutral"].returns)
+    a, given, frozen, neutral = _ablate(vector_policy)
     assert given.mean() > 150
     np.testing.assert_array_equal(frozen, given)
     assert neutral.mean() < 0.5 * given.mean()

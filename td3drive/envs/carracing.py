@@ -16,7 +16,7 @@ index  quantity                                      unit
 =====  ============================================  ===========================================
 
 ``full``, k = 14: a complete lane-following state (privileged geometry a real car does not measure; with it
-a policy can drive without looking, docs/BENCHMARKS.md section 13):
+a policy can drive without looking, docs/BENCHMARKS.md section 14):
 
 =====  ============================================  ===========================================
 index  quantity                                      unit
@@ -94,6 +94,11 @@ def proprio_state(forward_speed: float, yaw_rate: float, steer_angle: float, whe
     return np.concatenate([head, np.asarray(wheel_omega, np.float64) * WHEEL_SPIN_SCALE]).astype(np.float32)
 
 
+def nose_direction(car_angle: float) -> np.ndarray:
+    """Unit vector ``[2]`` (world frame) the car's nose points along: Box2D's body angle turns the local +y axis."""
+    return np.array([-math.sin(car_angle), math.cos(car_angle)])
+
+
 def ego_state(
     position: np.ndarray,
     car_angle: float,
@@ -106,7 +111,7 @@ def ego_state(
 
     ``car_angle`` is Box2D's body angle: the car's nose points along its local +y axis.
     """
-    forward = np.array([-math.sin(car_angle), math.cos(car_angle)])
+    forward = nose_direction(car_angle)
     left = np.array([-forward[1], forward[0]])
     n = len(track)
     i = int(np.argmin(((track - position) ** 2).sum(axis=1)))
@@ -233,7 +238,7 @@ class CarRacingEgo(gym.Wrapper):
         car = self.env.unwrapped.car
         hull = car.hull
         if self.vector == "proprio":
-            forward = np.array([-math.sin(hull.angle), math.cos(hull.angle)])
+            forward = nose_direction(float(hull.angle))
             return proprio_state(float(np.asarray(hull.linearVelocity) @ forward), float(hull.angularVelocity),
                                  float(car.wheels[0].joint.angle), np.array([w.omega for w in car.wheels]))
         return ego_state(
