@@ -14,9 +14,7 @@ mean over the policy's own evaluation states removes what the vector says about 
 the data's scale (a mean ablation). The episodes being paired (same seed, same start), each drop is the mean
 of per-episode differences, with a paired percentile-bootstrap confidence interval.
 
-An input is **unused** when the return without it is within noise of the normal one (the drop's confidence
-interval reaches 0), and **barely used** when the drop, though measurable, is under :data:`MATERIAL_FRACTION`
-of the normal return's size: a policy that loses 9 of 712 points without its camera drives from something else.
+Whether that makes an input unused, barely used or used is :mod:`td3drive.analysis.reliance`'s rule.
 """
 
 from __future__ import annotations
@@ -25,10 +23,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import gymnasium as gym
-import numpy as np
 
 from td3drive import tags
-from td3drive.analysis.stats import bootstrap_ci
+from td3drive.analysis.reliance import CONFIDENCE, Drop, camera_verdict, paired_drop_ci
 from td3drive.evaluate import EvalResult, Policy, evaluate
 
 CONDITIONS = tags.ABLATIONS
@@ -37,39 +34,6 @@ DESCRIPTIONS = {
     "camera_frozen": "camera frozen (every step sees the episode's first frames)",
     "vector_neutral": "ego vector neutralised (its mean over the normal run's steps)",
 }
-CONFIDENCE = 0.95
-BOOTSTRAP_REPS = 10_000
-MATERIAL_FRACTION = 0.1  # a drop under this fraction of |normal return| is not the input carrying the driving
-
-
-def paired_drop_ci(given: np.ndarray, ablated: np.ndarray, confidence: float = CONFIDENCE,
-                   reps: int = BOOTSTRAP_REPS, seed: int = 0) -> tuple[float, float, float]:
-    """``(mean drop, low, high)`` of ``given - ablated`` over paired episodes ``[n]``: the percentile bootstrap
-    of the mean of the per-episode differences (returns' units). Deterministic in ``seed``."""
-    g, a = np.asarray(given, np.float64), np.asarray(ablated, np.float64)
-    if g.ndim != 1 or len(g) == 0 or g.shape != a.shape:
-        raise ValueError(f"paired returns must be two [n] arrays of one length, got {g.shape} and {a.shape}")
-    diff = g - a
-    low, high = bootstrap_ci(diff, lambda x: x.mean(axis=(1, 2)), reps, confidence, seed)
-    return float(diff.mean()), low, high
-
-
-@dataclass(frozen=True)
-class Drop:
-    """The return lost without one input: mean and confidence interval of the paired differences."""
-
-    mean: float
-    low: float
-    high: float
-
-    @property
-    def within_noise(self) -> bool:
-        """The return without the input is not measurably lower: the interval reaches 0."""
-        return self.low <= 0.0
-
-    def carries(self, given_return: float) -> bool:
-        """The input carries a material share of ``given_return`` (measurable and >= MATERIAL_FRACTION of it)."""
-        return not self.within_noise and self.mean >= MATERIAL_FRACTION * abs(given_return)
 
 
 @dataclass(frozen=True)
@@ -117,23 +81,6 @@ class Ablation:
             out.update({tags.ablated(tag, name): v for tag, v in values.items()})
             out[tags.drop_ci(name, "low")], out[tags.drop_ci(name, "high")] = d.low, d.high
         return out
-
-
-def camera_verdict(given: float, frozen: float, cam: Drop, vec: Drop | None = None) -> str:
-    """One line on the camera's share (and the vector's): ``given`` and ``frozen`` mean returns, their drops."""
-    ci = f"{CONFIDENCE:.0%} CI {cam.low:.1f} to {cam.high:.1f}"
-    if cam.within_noise:
-        head = (f"the policy does not use its camera: with the camera frozen it still returns {frozen:.1f} "
-                f"(normal {given:.1f}; drop {cam.mean:.1f}, {ci})")
-    elif not cam.carries(given):
-        head = (f"the policy barely uses its camera: freezing it costs {cam.mean:.1f} of {given:.1f} ({ci}), "
-                f"under {MATERIAL_FRACTION:.0%}")
-    else:
-        head = f"the policy uses its camera: freezing it costs {cam.mean:.1f} of {given:.1f} ({ci})"
-    if vec is not None:
-        head += (f"; neutralising the ego vector costs {vec.mean:.1f} ({CONFIDENCE:.0%} CI {vec.low:.1f} to "
-                 f"{vec.high:.1f})")
-    return head
 
 
 def ablate(envs: gym.vector.VectorEnv, policy: Policy, seed: int, episodes: int, uses_vector: bool = True,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from td3drive import tags
-from td3drive.ablation import Ablation, Drop, ablate, camera_verdict, paired_drop_ci
+from td3drive.ablation import Ablation, ablate
 from td3drive.config import EnvConfig
 from td3drive.envs import make_env
 from td3drive.envs.lanekeep import LANE_HALF_WIDTH_PX, MAX_CURVATURE, STEER_GAIN
@@ -94,20 +94,3 @@ def test_the_frozen_camera_is_each_episodes_own_first_frames():
     assert all(np.array_equal(img, normal[0]) for img in frozen[:first])
     assert all(np.array_equal(img, normal[first]) for img in frozen[first:])
     assert not np.array_equal(normal[0], normal[first])  # two tracks: each episode froze its own start
-
-
-def test_paired_drop_ci_numbers():
-    given = np.array([10.0, 12.0, 14.0, 16.0])
-    mean, low, high = paired_drop_ci(given, given - np.array([1.0, 2.0, 3.0, 4.0]))
-    assert mean == pytest.approx(2.5)
-    assert 1.0 <= low < 2.5 < high <= 4.0
-    assert paired_drop_ci(given, given) == (0.0, 0.0, 0.0)
-    with pytest.raises(ValueError, match="paired"):
-        paired_drop_ci(given, given[:3])
-
-
-def test_a_measurable_but_small_drop_is_barely_using_the_camera():
-    # The numbers: 711.8 normal, 703.2 frozen; even a measurable drop of 8.6 is not the camera driving.
-    line = camera_verdict(711.8, 703.2, Drop(8.6, 2.0, 15.0))
-    assert line.startswith("the policy barely uses its camera")
-    assert not Drop(8.6, 2.0, 15.0).carries(711.8) and Drop(400.0, 300.0, 500.0).carries(711.8)

@@ -177,3 +177,23 @@ def test_headline_says_how_a_route_backend_drives(tmp_path):
                                          tags.EVAL_LANE_INVASIONS_PER_KM: (steps, np.array([9.0, 1.66]))})
     lines = headline(analyze(run))
     assert "- Driving: route 98.5 % (40.0 % at the first evaluation), 1.66 lane invasions/km at step 10,000" in lines
+
+
+def test_headline_and_html_say_whether_the_camera_is_used(tmp_path):
+    from td3drive.analysis.report import headline
+
+    steps = np.array([5000, 10000])
+    frozen = tags.ablated(tags.EVAL_MEAN_REWARD, "camera_frozen")
+    run = write_run(tmp_path / "blind", {tags.EVAL_MEAN_REWARD: (steps, np.array([-40.0, 711.8])),
+                                         frozen: (steps, np.array([-45.0, 703.2])),
+                                         tags.drop_ci("camera_frozen", "low"): (steps, np.array([-8.0, -2.0])),
+                                         tags.drop_ci("camera_frozen", "high"): (steps, np.array([15.0, 19.0]))})
+    r = analyze(run)
+    camera = next(line for line in headline(r) if line.startswith("- Camera: "))
+    assert camera.startswith("- Camera: the policy does not use its camera: with the camera frozen it still "
+                             "returns 703.2 (normal 711.8") and camera.endswith("[warning]")
+    assert to_markdown(r).split("## Criteria")[0].count("does not use its camera") == 1  # before the tables
+    page = to_html(r)
+    assert page.index("does not use its camera") < page.index("<h2>Criteria</h2>")
+    unmeasured = headline(analyze(write_run(tmp_path / "plain", {})))
+    assert any(line.startswith("- Camera: not measured") for line in unmeasured)

@@ -226,3 +226,46 @@ def test_driving_finding_reads_the_route_metrics_first_and_last():
                        "0.00 collisions/km, 3.77 lane invasions/km, 72.2 m/s at step 7,500")  # the last finite speed
     assert f.evidence["lane_invasions_per_km_first"] == 30.0 and f.evidence["route_completion"] == 96.7
     assert ("driving", WARNING) not in found and ("driving", CRITICAL) not in found
+
+
+def _ablated(given, frozen, low, high, steps=(50000, 100000)):
+    """A run whose evaluations at ``steps`` logged the camera ablation."""
+    steps = list(steps)
+    s = base()
+    s.update({tags.EVAL_MEAN_REWARD: S(given, steps),
+              tags.ablated(tags.EVAL_MEAN_REWARD, "camera_frozen"): S(frozen, steps),
+              tags.drop_ci("camera_frozen", "low"): S(low, steps),
+              tags.drop_ci("camera_frozen", "high"): S(high, steps)})
+    return s
+
+
+def _camera(series):
+    findings, matrix = evaluate_rules(series, TH)
+    return next((f for f in findings if f.id == "camera_use"), None), next(c for c in matrix if c.id == "camera_use")
+
+
+def test_a_policy_that_drives_without_its_camera_is_a_warning_at_the_newest_ablation():
+    # The issue's checkpoint: 711.8 normal, 703.2 frozen; the first ablation (an untrained policy) is not the one read.
+    f, c = _camera(_ablated([-60.0, 711.8], [-800.0, 703.2], [500.0, -2.0], [900.0, 19.0]))
+    assert f.severity == WARNING and f.steps == [100000]
+    assert f.title.startswith("camera: the policy does not use its camera: with the camera frozen it still returns "
+                              "703.2 (normal 711.8; drop 8.6")
+    assert f.evidence["drop"] == pytest.approx(8.6) and f.evidence["ablations"] == 2
+    assert c.status == "fail" and not c.gate and c.value == pytest.approx(8.6)
+    assert verdict(*evaluate_rules(_ablated([-60.0, 711.8], [-800.0, 703.2], [500.0, -2.0], [900.0, 19.0]), TH)[:1]) \
+        != "GO"
+
+
+def test_a_policy_that_needs_its_camera_passes():
+    f, c = _camera(_ablated([-50.0, 782.8], [-60.0, -82.8], [-5.0, 771.7], [25.0, 946.5]))
+    assert f.severity == INFO and f.title.startswith("camera: the policy uses its camera: freezing it costs 865.6")
+    assert c.status == "pass" and c.value == pytest.approx(865.6)
+
+
+def test_no_ablation_logged_is_not_measured_and_half_logged_ones_are_skipped():
+    f, c = _camera(base())
+    assert f is None and c.status == "not measured"
+    s = _ablated([-50.0, 782.8], [-60.0, -82.8], [-5.0, 771.7], [25.0, 946.5])
+    s[tags.drop_ci("camera_frozen", "high")] = S([25.0], [50000])  # the newest interval was never written
+    f, _ = _camera(s)
+    assert f.steps == [50000] and f.severity == WARNING  # the older, complete ablation: within noise

@@ -167,15 +167,20 @@ def _cell(x: Any) -> str:
 
 
 def headline(r: Report) -> list[str]:
-    """The report's first lines: learning progress, update budget, driving (route backends), and the most
+    """The report's first lines: learning progress, whether the policy uses its camera (from the input
+    ablations; "not measured" when the run logged none), update budget, driving (route backends), and the most
     severe other finding."""
     out = []
-    headed = (("learning_progress", "Learning"), ("update_budget", "Update budget"), ("driving", "Driving"))
+    headed = (("learning_progress", "Learning"), ("camera_use", "Camera"), ("update_budget", "Update budget"),
+              ("driving", "Driving"))
     for fid, label in headed:
         f = next((f for f in r.findings if f.id == fid), None)
         if f is not None:
             text = f.title if fid == "update_budget" else f.title.split(": ", 1)[1]
             out.append(f"- {label}: {text}" + (f" [{f.severity}]" if f.severity != rules.INFO else ""))
+        elif fid == "camera_use":
+            out.append("- Camera: not measured (no input ablation logged: training.ablation_freq, or "
+                       "`td3drive eval RUN --ablate`)")
     top = next((f for f in r.findings if f.severity != rules.INFO and f.id not in dict(headed)), None)
     if top is not None:
         out.append(f"- Most severe other finding: [{top.severity}] {top.title} (`{top.id}`)")
@@ -311,6 +316,7 @@ def _plots(r: Report) -> list[tuple[str, str, int]]:
 def to_html(r: Report) -> str:
     """One self-contained page: the Markdown content as HTML tables plus embedded plots."""
     esc = html.escape
+    counts = r.to_dict()["counts"]
     color = {verdicts.GO: "#1a7f37", verdicts.GO_WITH_WARNINGS: "#9a6700", verdicts.NO_GO: "#cf222e"}[r.verdict]
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>td3drive report</title>",
@@ -318,6 +324,8 @@ def to_html(r: Report) -> str:
         "td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}.critical{color:#cf222e}"
         ".warning{color:#9a6700}.info{color:#555}</style></head><body>",
         f"<h1>Health report: {esc(r.run)}</h1><h2 style='color:{color}'>Verdict: {esc(r.verdict)}</h2>",
+        f"<p>{counts['critical']} critical, {counts['warning']} warning, {counts['info']} info findings.</p>",
+        "<ul>" + "".join(f"<li>{esc(line[2:])}</li>" for line in headline(r) if line) + "</ul>",
         "<h2>Criteria</h2><table><tr><th>criterion</th><th>value</th><th>threshold</th><th>weight</th><th>status</th></tr>",
     ]
     for c in r.criteria:
@@ -379,4 +387,7 @@ def write_run_report(run_dir: str | Path, criteria_file: str | Path | None, stag
     counts = r.to_dict()["counts"]
     log(f"verdict: [bold]{r.verdict}[/] ({counts['critical']} critical, {counts['warning']} warnings) "
         f"- {Path(run_dir) / 'report.md'}")
+    camera = next((f for f in r.findings if f.id == "camera_use"), None)
+    if camera is not None:  # the question a visual driving run must answer, said where the run ends
+        log(camera.title if camera.severity == rules.INFO else f"[yellow]{camera.title}[/]")
     return r.verdict

@@ -5,7 +5,7 @@ Every rule reads series by the tag names of ``td3drive.tags`` (other tools' name
 returns an :class:`Outcome`: findings with an id, a severity, numbers and steps as evidence, and an
 explanation with likely causes and what to try, together with its rows of the criteria matrix. A
 metric that a rule needs but the run did not log is "not measured", never a pass. The rules live by
-subject (``gradients``, ``values``, ``episodes``, ``logged``, ``learning``, ``driving``); :data:`RULES` runs
+subject (``gradients``, ``values``, ``episodes``, ``logged``, ``learning``, ``inputs``, ``driving``); :data:`RULES` runs
 them.
 """
 
@@ -31,6 +31,7 @@ from td3drive.analysis.rules.base import (
 from td3drive.analysis.rules.driving import rule_driving
 from td3drive.analysis.rules.episodes import rule_episode_range, rule_episodes
 from td3drive.analysis.rules.gradients import rule_clipping, rule_dead_network, rule_gradient_explosion, rule_non_finite
+from td3drive.analysis.rules.inputs import rule_camera_use
 from td3drive.analysis.rules.learning import rule_learning
 from td3drive.analysis.rules.logged import rule_alerts, rule_missing
 from td3drive.analysis.rules.values import (
@@ -49,7 +50,7 @@ __all__ = ["CRITICAL", "INFO", "RULES", "WARNING", "Criterion", "Finding", "Outc
 RULES: tuple[Callable[[RunData], Outcome], ...] = (
     rule_non_finite, rule_gradient_explosion, rule_dead_network, rule_clipping, rule_actor_divergence,
     rule_critic_exploitation, rule_q_values, rule_q_stable, rule_episodes, rule_growing_losses, rule_missing,
-    rule_alerts, rule_learning, rule_episode_range, rule_driving,
+    rule_alerts, rule_learning, rule_camera_use, rule_episode_range, rule_driving,
 )
 
 
