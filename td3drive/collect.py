@@ -15,7 +15,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass, field
 from functools import partial
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -88,6 +88,8 @@ class Counters:
 class Collector:
     """One training env in this process. ``action_shape`` is ``(2,)``."""
 
+    acts_itself = False  # the trainer passes the actions to send()
+
     def __init__(self, cfg: Config, counters: Counters, capacity: int, vector_dim: int):
         t = cfg.training
         self.seed, self.c = t.seed, counters
@@ -145,6 +147,9 @@ class Collector:
         self.reset()
         return False
 
+    def log_values(self) -> dict[str, float]:
+        return {}  # nothing of its own to log (the Ray collector logs its lag and restarts)
+
     def close(self) -> None:
         self.env.close()
 
@@ -153,6 +158,8 @@ class VectorCollector:
     """``num_envs`` env processes stepped together; actions ``[num_envs, 2]`` from one batched forward pass.
     With same-step autoreset a finished env returns its next episode's first observation and the final one
     in ``info["final_obs"]``. Resume is not supported (the per-env simulator states are not replayable)."""
+
+    acts_itself = False
 
     def __init__(self, cfg: Config, counters: Counters, capacity: int, vector_dim: int):
         t = cfg.training
@@ -202,11 +209,18 @@ class VectorCollector:
         self.obs = next_obs
         return ended
 
+    log_values = Collector.log_values
+
     def close(self) -> None:
         self.env.close()
 
 
-def make_collector(cfg: Config, counters: Counters, capacity: int, vector_dim: int) -> Collector | VectorCollector:
-    """The collector ``training.num_envs`` asks for."""
+def make_collector(cfg: Config, counters: Counters, capacity: int, vector_dim: int,
+                   log: Callable[[str], None] = print):
+    """The collector ``training.actors`` / ``training.num_envs`` ask for (Ray actors: td3drive/collect_ray.py)."""
+    if cfg.training.actors:
+        from td3drive.collect_ray import RayCollector
+
+        return RayCollector(cfg, counters, capacity, vector_dim, log)
     cls = Collector if cfg.training.num_envs == 1 else VectorCollector
     return cls(cfg, counters, capacity, vector_dim)

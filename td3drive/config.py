@@ -128,6 +128,8 @@ class EnvConfig:
     offroad_penalty: float = _leaf(
         10.0, _non_negative(), "highway/racetrack: penalty for leaving the road (terminates)"
     )
+    step_latency_ms: float = _leaf(0.0, _non_negative(),
+                                   "a fixed wait per env step, in ms (a slow-simulator stand-in: 50 = CARLA at 20 Hz)")
     carla_host: str = _leaf("localhost", None, "carla: host of the CARLA server")
     carla_port: int = _leaf(2000, _positive(), "carla: RPC port of the CARLA server")
     carla_timeout: float = _leaf(10.0, _positive(), "carla: seconds to wait for the server")
@@ -198,6 +200,14 @@ class TrainingConfig:
     eval_workers: int = _leaf(0, _non_negative(),
                               "evaluation env processes (0: one per CPU core, at most num_eval_episodes)")
     eval_async: bool = _leaf(True, None, "evaluate policy snapshots in a separate process while training goes on")
+    actors: int = _leaf(0, _non_negative(),
+                        "collection actors on Ray (td3drive/collect_ray.py), each with its own env; 0: collect in "
+                        "this process (num_envs)")
+    ray_address: str | None = _leaf(None, None,
+                                    "with actors: address of a running Ray cluster (null: start a local Ray)")
+    actor_chunk_steps: int = _leaf(25, _positive(), "with actors: env steps an actor collects per chunk it ships")
+    actor_weights_every: int = _leaf(100, _positive(),
+                                     "with actors: broadcast the newest policy weights every N updates")
     checkpoint_freq: int = _leaf(50_000, _non_negative(), "checkpoint every N env steps (0: only at the end)")
     keep_checkpoints: int = _leaf(5, _at_least(2), "newest step_<N>.pt files kept (last_good.pt and files you rename "
                                                    "or copy are never removed)")
@@ -310,6 +320,12 @@ def _cross_check(cfg: Config) -> None:
             f"config key 'env.scenario' = {cfg.env.scenario!r}: backend '{cfg.env.name}' allows "
             + ", ".join(map(str, allowed))
         )
+    t = cfg.training
+    if t.actors and t.num_envs > 1:
+        raise ConfigError(f"config key 'training.num_envs' = {t.num_envs!r}: with training.actors = {t.actors} each "
+                          "actor owns one env; allowed: 1")
+    if t.ray_address and not t.actors:
+        raise ConfigError(f"config key 'training.ray_address' = {t.ray_address!r}: needs training.actors > 0")
     g = cfg.guard
     if g.grad_norm_warning > g.grad_norm_critical:
         raise ConfigError(
@@ -442,7 +458,8 @@ def build_config(
 
 # Keys a resumed run cannot change: they shape the networks, the replay or the env the checkpoint holds.
 RESUME_FIXED = ("env.name", "env.scenario", "env.action_repeat", "env.carracing_vector", "agent.encoder",
-                "agent.features_dim", "agent.trunk", "agent.use_vector", "agent.hidden_dim", "training.num_envs")
+                "agent.features_dim", "agent.trunk", "agent.use_vector", "agent.hidden_dim", "training.num_envs",
+                "training.actors")
 
 
 def resume_conflicts(saved: Config, new: Config) -> list[str]:

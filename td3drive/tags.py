@@ -95,6 +95,14 @@ EXPLORATION_STD = "progress/exploration_std"
 # Added to the reference system's tags: evaluations skipped so far because a newer policy snapshot replaced them
 # while the asynchronous evaluator was still busy (written when one is skipped).
 EVALS_SKIPPED = "progress/evals_skipped"
+# Collection on Ray actors (training.actors; td3drive/collect_ray.py), at each log point: the mean policy lag of
+# the chunks received since the last one (learner updates between the weights an actor acted with and the
+# learner's when the chunk arrived), the share of that wall-clock the learner spent waiting for a chunk, and, so
+# far, actors restarted after they died and the open episodes lost with them.
+POLICY_LAG = "collect/policy_lag"
+LEARNER_WAIT = "collect/learner_wait_fraction"
+ACTOR_RESTARTS = "collect/actor_restarts"
+DROPPED_EPISODES = "collect/dropped_episodes"
 
 # Tags written only on updates that trained the actor (delayed policy updates).
 ACTOR_UPDATE_TAGS: tuple[str, ...] = (

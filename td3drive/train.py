@@ -103,9 +103,11 @@ class Trainer:
         seed_everything(t.seed)
         self.c, k = Counters(), vector_dim(cfg.env)
         # The collector allocates the replay first: the one thing that may not fit, before anything is written.
-        self.collector = make_collector(cfg, self.c, min(t.buffer_size, t.max_timesteps), k)
+        self.collector = make_collector(cfg, self.c, min(t.buffer_size, t.max_timesteps), k, self.log)
         self.buffer = self.collector.buffer
         self.agent = TD3(k, cfg.agent, self.device)
+        if self.collector.acts_itself:  # Ray actors act with snapshots of this agent's policy
+            self.collector.bind(self.agent)
         # The trainer's exploration noise has its own seed stream (7), apart from torch's and the replay's.
         self.rng = np.random.default_rng(np.random.SeedSequence([t.seed, 7]))
         self.guard = Guard(cfg.guard) if cfg.guard.enabled else None
@@ -192,7 +194,7 @@ class Trainer:
                                             lambda: self.agent.act(self.obs["image"], self.obs["vector"]), shape)
 
     def _log_point(self) -> None:
-        extra = {tags.BUFFER_SIZE: float(len(self.buffer)),
+        extra = {tags.BUFFER_SIZE: float(len(self.buffer)), **self.collector.log_values(),
                  tags.EXPLORATION_STD: schedule.exploration_std(self.c.step, self.cfg.agent,
                                                                 self.cfg.training.learning_starts)}
         self.run_log.point(self.c.step, self.c.frames, self.agent.total_it,
@@ -213,7 +215,8 @@ class Trainer:
         """One env step (``num_envs`` with vectorised collection), its storage, and whatever updates,
         logging, evaluation and checkpoint fall on it (each on every multiple of its frequency crossed)."""
         prev, t = self.c.step, self.cfg.training
-        self.collector.send(self._behaviour_actions(self.collector.action_shape))
+        acts = self.collector.acts_itself
+        self.collector.send(None if acts else self._behaviour_actions(self.collector.action_shape))
         # Env processes (num_envs > 1) step while this process runs the updates owed for the step: those
         # sample the transitions stored up to the previous step. On a GPU a third of the trainer's time was
         # spent waiting for the envs' step (py-spy, docs/BENCHMARKS.md section 12b).

@@ -194,6 +194,12 @@ class ReplayBuffer:
         self.size += 1
         self._open = not (terminated or truncated)
 
+    def cut(self) -> None:
+        """End the running episode's segment where it stands (its env was lost, e.g. an actor's simulator died):
+        the transitions stored stay, their n-step targets stop at the last stored observation, and the next
+        :meth:`add` starts a new segment instead of chaining onto this one."""
+        self._open = False
+
     def _stack(self, last: np.ndarray) -> np.ndarray:
         """Slots ``[B, 4]`` of the frame stacks that end at slots ``last`` (clamped at the episode start)."""
         back = np.minimum(np.arange(STACK - 1, -1, -1)[None, :], self.episode_pos[last][:, None])
@@ -326,6 +332,10 @@ class VectorReplay:
     def add(self, env: int, *transition) -> None:
         """``transition`` as for :meth:`ReplayBuffer.add`, from env ``env``."""
         self.buffers[env].add(*transition)
+
+    def cut(self, env: int) -> None:
+        """:meth:`ReplayBuffer.cut` on env ``env``'s stream."""
+        self.buffers[env].cut()
 
     def sample(self, batch_size: int, device: torch.device | str = "cpu", reuse: bool = False) -> Batch:
         """As :meth:`ReplayBuffer.sample`, drawing from the streams in proportion to their sizes."""

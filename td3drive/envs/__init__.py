@@ -96,7 +96,12 @@ def make_env(cfg: Config | EnvConfig, training: bool = False) -> gym.Env:
     envs keep the stock rules.
     """
     env_cfg = getattr(cfg, "env", cfg)
-    return backend(env_cfg.name).make(env_cfg, training)
+    env = backend(env_cfg.name).make(env_cfg, training)
+    if env_cfg.step_latency_ms > 0:
+        from td3drive.envs.latency import StepLatency
+
+        env = StepLatency(env, env_cfg.step_latency_ms / 1000.0)
+    return env
 
 
 def __getattr__(name: str) -> Any:
