@@ -47,7 +47,7 @@ def ray_rate(actors: int, latency_ms: float, seconds: float) -> tuple[float, flo
         seen: set[int] = set()
         while len(seen) < actors:
             col.send()
-            seen.add(col._chunk[0])
+            seen.add(col.last_actor)
             col.receive()
         startup = time.perf_counter() - t0
         start_step, start = c.step, time.perf_counter()

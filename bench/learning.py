@@ -304,6 +304,9 @@ def main() -> None:
                         "often a run is evaluated differs, so that runs of different speeds get a curve")
     p.add_argument("--seeds", default="0")
     p.add_argument("--parallel", action="store_true", help="run the configurations of a seed at the same time")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch threads per run (default: 1 with --parallel, else all cores); 1 lets two "
+                        "invocations (say, two seeds) share a 2-core machine as --parallel's pairs do")
     p.add_argument("--report-only", action="store_true")
     p.add_argument("--out", default="bench/out/learning")
     args = p.parse_args()
@@ -320,10 +323,10 @@ def main() -> None:
         for seed in seeds:
             jobs = [(c, seed, out / f"{c}-seed{seed}") for c in configs]
             if args.parallel:
-                run_all(jobs, args.budget_s, every, threads=1)
+                run_all(jobs, args.budget_s, every, threads=args.threads or 1)
             else:
                 for job in jobs:
-                    run_all([job], args.budget_s, every, threads=os.cpu_count() or 1)
+                    run_all([job], args.budget_s, every, threads=args.threads or os.cpu_count() or 1)
     report(out, configs, seeds)
 
 

@@ -48,11 +48,11 @@ class CollectionActor:
 
         from td3drive.agent.td3 import TD3
         from td3drive.config import from_dict
-        from td3drive.envs import make_env
+        from td3drive.envs import actor_env, make_env
 
         torch.set_num_threads(1)  # many actors share the node's cores with the learner
         self.cfg, self.index = from_dict(config), index
-        self.env = make_env(self.cfg.env, training=True)
+        self.env = make_env(actor_env(self.cfg.env, index, self.cfg.training.actors), training=True)
         self.agent = TD3(vector_dim, self.cfg.agent, "cpu")
         self.rng = np.random.default_rng(np.random.SeedSequence([self.cfg.training.seed, ACTOR_NOISE_STREAM, index]))
         self.version, self.episodes = -1, 0
@@ -229,6 +229,11 @@ class RayCollector:
         self._lags.append(self.agent.total_it - chunk["version"])
         self._chunk = (i, chunk, self.c.step)
         self.c.step += len(chunk["actions"])
+
+    @property
+    def last_actor(self) -> int | None:
+        """The actor whose chunk the last :meth:`send` took (None before the first)."""
+        return None if self._chunk is None else self._chunk[0]
 
     def receive(self) -> list[EpisodeEnd]:
         """Store the chunk :meth:`send` took in its actor's stream; return the episodes it ended."""

@@ -132,6 +132,9 @@ class EnvConfig:
                                    "a fixed wait per env step, in ms (a slow-simulator stand-in: 50 = CARLA at 20 Hz)")
     carla_host: str = _leaf("localhost", None, "carla: host of the CARLA server")
     carla_port: int = _leaf(2000, _positive(), "carla: RPC port of the CARLA server")
+    carla_servers: str | None = _leaf(None, None,
+                                      "carla with training.actors: the training servers, comma-separated host:port, "
+                                      "one collection actor each (evaluation keeps env.carla_host:carla_port)")
     carla_timeout: float = _leaf(10.0, _positive(), "carla: seconds to wait for the server")
     carla_town: str = _leaf("Town01", None, "carla: map")
     carla_spawn_point: int = _leaf(-1, (lambda v: v >= -1, "an integer >= -1"),
@@ -312,7 +315,7 @@ def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
 
 
 def _cross_check(cfg: Config) -> None:
-    from td3drive.envs import scenarios  # imports the backend's module: a per-field check cannot see this
+    from td3drive.envs import check_backend_options, scenarios  # imports the backend's module
 
     allowed = scenarios(cfg.env.name)
     if cfg.env.scenario not in allowed:
@@ -326,6 +329,7 @@ def _cross_check(cfg: Config) -> None:
                           "actor owns one env; allowed: 1")
     if t.ray_address and not t.actors:
         raise ConfigError(f"config key 'training.ray_address' = {t.ray_address!r}: needs training.actors > 0")
+    check_backend_options(cfg)
     g = cfg.guard
     if g.grad_norm_warning > g.grad_norm_critical:
         raise ConfigError(

@@ -208,9 +208,12 @@ class DestroyActor:
 class Client:
     world: World = World()
     tm = TrafficManager()
+    servers: dict[tuple[str, int], World] = {}  # one world per address ("one server each"); others: ``world``
+    connected: list[tuple[str, int]] = []  # every address a client was made for, in order
 
     def __init__(self, host: str, port: int):
-        pass
+        Client.connected.append((host, port))
+        self.world = Client.servers.get((host, port), Client.world)
 
     def set_timeout(self, seconds: float) -> None:
         pass
@@ -219,10 +222,10 @@ class Client:
         return "0.9.16"
 
     def get_world(self) -> World:
-        return Client.world
+        return self.world
 
     def load_world(self, town: str) -> World:
-        return Client.world
+        return self.world
 
     def get_trafficmanager(self, port: int) -> TrafficManager:
         return Client.tm
@@ -231,16 +234,17 @@ class Client:
         out = []
         for c in commands:
             if isinstance(c, DestroyActor):
-                Client.world.actors.pop(c.actor_id, None)
+                self.world.actors.pop(c.actor_id, None)
                 out.append(Response(c.actor_id))
             else:
-                out.append(Response(Client.world.spawn_actor(c.bp, c.transform).id))
+                out.append(Response(self.world.spawn_actor(c.bp, c.transform).id))
         return out
 
 
-def module(world: World) -> types.ModuleType:
-    """A ``carla`` module whose clients all talk to ``world``."""
-    Client.world, Client.tm = world, TrafficManager()
+def module(world: World, servers: dict[tuple[str, int], World] | None = None) -> types.ModuleType:
+    """A ``carla`` module whose clients talk to ``servers[(host, port)]``, or to ``world`` for an address not
+    listed; ``Client.connected`` records the addresses asked for."""
+    Client.world, Client.tm, Client.servers, Client.connected = world, TrafficManager(), dict(servers or {}), []
     m = types.ModuleType("carla")
     m.Client, m.Location, m.Transform, m.VehicleControl = Client, Location, Transform, VehicleControl
     m.command = types.SimpleNamespace(SpawnActor=SpawnActor, SetAutopilot=lambda *a: None, FutureActor=0,

@@ -178,3 +178,50 @@ def test_a_failing_reset_leaves_no_actor_behind(monkeypatch):
     assert world.actors == {}
     env.close()
     assert world.settings.synchronous_mode is False
+
+
+def test_carla_server_list_one_per_actor_checked_where_it_enters():
+    from td3drive.config import ConfigError, build_config
+
+    base = ["env.name=carla", "env.scenario=0"]
+    for sets, message in (
+        (["training.actors=2"], "each actor needs its own server"),
+        (["training.actors=2", "env.carla_servers=a:2000"], r"1 server\(s\) for training.actors = 2"),
+        (["training.actors=2", "env.carla_servers=a:2000,b"], "'b' is not host:port"),
+        (["training.actors=2", "env.carla_servers=a:2000,a:2000"], "listed twice"),
+        (["training.actors=2", "env.carla_servers=a:2000,b:70000"], "'b:70000' is not host:port"),
+        (["training.actors=2", "env.carla_servers=a:2000,localhost:2000"], "lists the evaluation server"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            build_config(sets=base + sets)
+    cfg = build_config(sets=base + ["training.actors=2", "env.carla_servers=a:2000, localhost:2000",
+                                    "training.eval_freq=0"])
+    assert cfg.env.carla_servers == "a:2000, localhost:2000"
+
+
+def test_each_collection_actor_drives_its_own_server(monkeypatch):
+    """Actor i connects to the i-th server of env.carla_servers, spawns its ego there and ticks only that world."""
+    import sys
+
+    from td3drive.collect_ray import CollectionActor
+    from td3drive.config import build_config
+    from tests import fake_carla
+
+    worlds = {("sim-a", 2000): fake_carla.World(), ("sim-b", 2002): fake_carla.World()}
+    monkeypatch.setitem(sys.modules, "carla", fake_carla.module(fake_carla.World(), servers=worlds))
+    cfg = build_config(sets=["env.name=carla", "env.scenario=0", "env.max_episode_frames=40",
+                             "env.blank_frame_steps=5", "training.actors=2", "env.carla_servers=sim-a:2000,sim-b:2002",
+                             "agent.features_dim=32"])
+    actors = [CollectionActor(cfg.to_dict(), index=i, vector_dim=13) for i in (1, 0)]
+    assert fake_carla.Client.connected == [("sim-b", 2002), ("sim-a", 2000)]
+    chunk = actors[0].collect(5, None, 0, global_step=0)
+    assert len(chunk["actions"]) == 5 and chunk["frames"].shape == (5, 84, 84)
+    ticked_b = worlds[("sim-b", 2002)].frame
+    assert ticked_b >= 5 and worlds[("sim-a", 2000)].frame < ticked_b  # actor 0 has not driven yet
+    actors[1].collect(5, None, 0, global_step=0)
+    heroes = [[a for a in w.get_actors() if a.attributes.get("role_name") == "hero"] for w in worlds.values()]
+    assert [len(h) for h in heroes] == [1, 1]  # one ego per server
+    assert fake_carla.Client.world.actors == {}  # nothing on the default address
+    for a in actors:
+        a.env.close()
+    assert all(w.actors == {} for w in worlds.values())

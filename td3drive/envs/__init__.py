@@ -12,7 +12,10 @@ scenarios, :func:`vector_dim`, :func:`make_env` and the CLI help all read it. A 
   simulator's colour frame that ``eval --video`` shows); ``FRAMES_PER_S`` (real-time video playback);
   ``USES_ACTION_REPEAT = False`` (it ignores ``env.action_repeat``); ``STAGE_MIN_EPISODE_FRACTION`` (a
   validation stage's shortest healthy mean episode); ``BASELINE_VEHICLE`` and ``baseline_setup(cfg)``
-  (a route backend the classical baseline can drive).
+  (a route backend the classical baseline can drive); ``check_config(cfg: Config)`` (checks across keys
+  that only this backend knows, raising ``ConfigError``); ``actor_env(cfg: EnvConfig, index: int, actors:
+  int)`` (the env options of collection actor ``index`` of ``training.actors``: CARLA gives each its own
+  server).
 
 Adding a backend is one module and one line here. This package imports no simulator until a backend
 is used, so the config can read the registry.
@@ -29,8 +32,8 @@ if TYPE_CHECKING:
 
     from td3drive.config import Config, EnvConfig
 
-__all__ = ["BACKENDS", "BackendUnavailable", "BlankFrameError", "backend", "has_rgb_view", "make_env",
-           "observation_name", "scenarios", "single_process", "vector_dim"]
+__all__ = ["BACKENDS", "BackendUnavailable", "BlankFrameError", "actor_env", "backend", "check_backend_options",
+           "has_rgb_view", "make_env", "observation_name", "scenarios", "single_process", "vector_dim"]
 
 # backend name -> the module that implements it
 BACKENDS: dict[str, str] = {
@@ -74,6 +77,20 @@ def scenarios(name: str) -> tuple[int, ...]:
 def single_process(name: str) -> bool:
     """Its envs must live in the training process, one at a time (evaluation runs in-process, one env)."""
     return bool(getattr(backend(name), "SINGLE_PROCESS", False))
+
+
+def check_backend_options(cfg: Config) -> None:
+    """The backend's own checks across config keys (``check_config``), if it has any; raises ConfigError."""
+    hook = getattr(backend(cfg.env.name), "check_config", None)
+    if hook is not None:
+        hook(cfg)
+
+
+def actor_env(cfg: EnvConfig, index: int, actors: int) -> EnvConfig:
+    """The env options collection actor ``index`` (of ``actors``) drives: ``cfg`` itself unless the backend
+    says otherwise (``actor_env``; CARLA: the actor's own server from ``env.carla_servers``)."""
+    hook = getattr(backend(cfg.name), "actor_env", None)
+    return cfg if hook is None else hook(cfg, index, actors)
 
 
 def has_rgb_view(name: str) -> bool:

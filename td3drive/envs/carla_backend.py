@@ -52,6 +52,51 @@ NPC_VEHICLES = {0: 20, 1: 50, 2: 100}
 SCENARIOS = {"carla": tuple(NPC_VEHICLES)}
 # Every CARLA env drives the one synchronous-mode server: envs live in the training process, one at a time.
 SINGLE_PROCESS = True
+
+
+def parse_servers(text: str) -> list[tuple[str, int]]:
+    """``"host:port,host:port"`` (``env.carla_servers``) as (host, port) pairs; ValueError naming a bad item."""
+    out = []
+    for item in text.split(","):
+        host, sep, port = item.strip().rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{item.strip()!r} is not host:port (port 1-65535)")
+        out.append((host, int(port)))
+    if len(set(out)) != len(out):
+        raise ValueError("a server is listed twice (one actor per server)")
+    return out
+
+
+def check_config(cfg: Any) -> None:
+    """With ``training.actors``, each actor drives its own synchronous-mode server (two clients ticking one
+    world would each see the other's ticks): ``env.carla_servers`` lists exactly one per actor, and not the
+    server evaluation drives (``env.carla_host:carla_port``, in the training process) while evaluation is on."""
+    from td3drive.config import ConfigError
+
+    e, actors = cfg.env, cfg.training.actors
+    if e.carla_servers is None:
+        if actors:
+            raise ConfigError(f"config key 'training.actors' = {actors!r}: on CARLA each actor needs its own server; "
+                              "list them in env.carla_servers (host:port,host:port,...)")
+        return
+    key = f"config key 'env.carla_servers' = {e.carla_servers!r}"
+    try:
+        servers = parse_servers(e.carla_servers)
+    except ValueError as err:
+        raise ConfigError(f"{key}: {err}") from None
+    if len(servers) != actors:
+        raise ConfigError(f"{key}: {len(servers)} server(s) for training.actors = {actors}; one actor per server")
+    if cfg.training.eval_freq > 0 and (e.carla_host, e.carla_port) in servers:
+        raise ConfigError(f"{key}: lists the evaluation server {e.carla_host}:{e.carla_port} (env.carla_host/"
+                          "carla_port); give evaluation its own server, or set training.eval_freq = 0")
+
+
+def actor_env(cfg: EnvConfig, index: int, actors: int) -> EnvConfig:
+    """The env options of collection actor ``index``: host and port of its own server from ``env.carla_servers``."""
+    import dataclasses
+
+    host, port = parse_servers(cfg.carla_servers)[index]
+    return dataclasses.replace(cfg, carla_host=host, carla_port=port)
 FIXED_DELTA_S = 0.05
 CAMERA = {"image_size_x": "800", "image_size_y": "600", "fov": "90"}
 CAMERA_X_M, CAMERA_Z_M = 2.0, 1.5
