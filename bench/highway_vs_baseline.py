@@ -15,8 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from td3drive import tags
 from td3drive.analysis.events import read_run
+from td3drive.core import tags
 
 METRICS = [(tags.EVAL_MEAN_REWARD, "return"), (tags.EVAL_SUCCESS_RATE, "success"),
            (tags.EVAL_ROUTE_COMPLETION, "route %"), (tags.EVAL_COLLISIONS_PER_KM, "coll/km"),

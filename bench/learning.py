@@ -38,8 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-from td3drive import tags
 from td3drive.analysis.events import EventReadError, read_run
+from td3drive.core import tags
 
 # The td3drive configurations that are not the default, as config files.
 CONFIG_FILES = {"reference": "examples/reference.yaml", "constant": "examples/explore-constant.yaml"}

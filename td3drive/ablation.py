@@ -24,8 +24,8 @@ from functools import cached_property
 
 import gymnasium as gym
 
-from td3drive import tags
 from td3drive.analysis.reliance import CONFIDENCE, Drop, camera_verdict, paired_drop_ci
+from td3drive.core import tags
 from td3drive.evaluate import EvalResult, Policy, evaluate
 
 CONDITIONS = tags.ABLATIONS
@@ -73,7 +73,7 @@ class Ablation:
                               self.ablated else None)
 
     def scalars(self) -> dict[str, float]:
-        """The eval/* tags of :mod:`td3drive.tags` for the ablated conditions."""
+        """The eval/* tags of :mod:`td3drive.core.tags` for the ablated conditions."""
         out: dict[str, float] = {}
         for name, result in self.ablated.items():
             d = self.drop(name)

@@ -111,8 +111,8 @@ def run_baseline(cfg, run_dir: str | Path, episodes: int, workers: int):
 
     from torch.utils.tensorboard import SummaryWriter
 
-    from td3drive import tags
     from td3drive.config import save_yaml
+    from td3drive.core import tags
     from td3drive.envs import make_env
     from td3drive.evaluate import evaluate, make_eval_envs
 

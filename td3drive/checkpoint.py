@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 import torch
 
-from td3drive.files import atomic_file, atomic_write
+from td3drive.core.files import atomic_file, atomic_write
 
 if TYPE_CHECKING:
     from td3drive.agent.replay import ReplayBuffer, VectorReplay

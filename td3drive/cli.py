@@ -1,6 +1,6 @@
 """Command line: parse, validate, call a function that a test can call too.
 
-Exit codes (``td3drive.verdicts``): 0 success / GO; 1 NO-GO, a failed run or a guard stop; 2 bad input,
+Exit codes (``td3drive.core.verdicts``): 0 success / GO; 1 NO-GO, a failed run or a guard stop; 2 bad input,
 with a one-line message that names the value and what is allowed, and nothing written; 130/143 after
 Ctrl-C / SIGTERM (checkpoint written first). Library errors become exit codes in one place,
 :data:`EXIT_CODES`.
@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from td3drive.verdicts import EXIT_BAD_INPUT, EXIT_NO_GO, EXIT_OK
+from td3drive.core.verdicts import EXIT_BAD_INPUT, EXIT_NO_GO, EXIT_OK
 
 # Exception (module.Class, matched along its MRO, so that nothing heavy is imported to catch it) ->
 # exit code. Bad input (a value, file or backend the user named) is 2; a run that failed once started is 1.
@@ -178,7 +178,7 @@ def _check_criteria(path: str | None, env: str, stages: list[str | None], comman
 
 
 def _check_device(name: str, command: str) -> None:
-    from td3drive.train import resolve_device
+    from td3drive.core.device import resolve_device
 
     try:
         resolve_device(name)
@@ -193,9 +193,9 @@ def _check_resume_alone(args: argparse.Namespace, command: str, metavar: str) ->
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from td3drive.signals import record_early_stop_signals
+    from td3drive.core.signals import record_early_stop_signals
 
-    record_early_stop_signals()  # before the heavy imports below (see td3drive/signals.py)
+    record_early_stop_signals()  # before the heavy imports below (see td3drive/core/signals.py)
     from td3drive.checkpoint import CHECKPOINT_DIR, LATEST, step_files
     from td3drive.config import build_config, resume_conflicts
     from td3drive.train import Trainer
@@ -253,9 +253,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from td3drive.signals import record_early_stop_signals
+    from td3drive.core.signals import record_early_stop_signals
 
-    record_early_stop_signals()  # before the heavy imports below (see td3drive/signals.py)
+    record_early_stop_signals()  # before the heavy imports below (see td3drive/core/signals.py)
 
     from td3drive.config import build_config
     from td3drive.validate import ValidationError, load_summary, parse_stages, validate
@@ -290,7 +290,7 @@ def _check_counts(args: argparse.Namespace, command: str) -> None:
 def _print_result(header: str, result, env_name: str) -> None:
     """The one printer of evaluation results (``eval``, ``baseline``): returns, lengths, success, driving.
     ``env_name`` names the backend, whose word for a lane invasion is used (CarRacing: a road exit)."""
-    from td3drive import tags
+    from td3drive.core import tags
     from td3drive.envs import lane_invasion_label
 
     r = result
@@ -312,8 +312,8 @@ def _print_result(header: str, result, env_name: str) -> None:
 
 def _print_ablation(result, env_name: str) -> None:
     """The ablation table of ``eval --ablate``: each condition's return and drop, its driving metrics, the verdict."""
-    from td3drive import tags
     from td3drive.ablation import Ablation
+    from td3drive.core import tags
     from td3drive.envs import lane_invasion_label
 
     a = Ablation(result, result.ablated)

@@ -5,7 +5,7 @@ processes (gymnasium ``AsyncVectorEnv``, same-step autoreset). Both share one in
 starts a step and advances the agent-step count, ``receive()`` stores every transition, counts the frames
 and returns the episodes that ended, for the trainer to log (``step`` is both). Between the two the
 trainer runs its updates: the env processes step meanwhile (for the single in-process env, ``send`` does
-the whole step, so nothing changes there). Every episode is reset with its own seed (``evaluate.episode_seed``),
+the whole step, so nothing changes there). Every episode is reset with its own seed (``core.seeding.episode_seed``),
 which is what makes a resumed run exact: :meth:`Collector.restore` rebuilds the simulator mid-episode by
 replaying the episode's actions from that seed.
 """
@@ -23,9 +23,9 @@ import torch
 
 from td3drive.agent.replay import ReplayBuffer, VectorReplay
 from td3drive.config import Config
+from td3drive.core.seeding import episode_seed
+from td3drive.core.signals import shielded
 from td3drive.envs import make_env
-from td3drive.evaluate import episode_seed
-from td3drive.signals import shielded
 
 
 def obs_checksum(obs: dict[str, np.ndarray]) -> int:

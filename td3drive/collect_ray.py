@@ -28,14 +28,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-from td3drive import schedule, tags
+from td3drive import schedule
 from td3drive.agent.replay import VectorReplay
 from td3drive.collect import Counters, EpisodeEnd, add_reward_terms
 from td3drive.config import Config, ConfigError
-from td3drive.evaluate import episode_seed
-from td3drive.signals import shielded
+from td3drive.core import seeding, tags
+from td3drive.core.seeding import episode_seed
+from td3drive.core.signals import shielded
 
-ACTOR_NOISE_STREAM = 13  # each actor's exploration noise: SeedSequence([seed, 13, actor])
 MAX_FAILURES = 3  # an actor that dies this many times in a row without delivering a chunk ends the run
 LAG_NOTE_EVERY_S = 60.0  # at most one "collection lags" line per minute
 
@@ -54,7 +54,7 @@ class CollectionActor:
         self.cfg, self.index = from_dict(config), index
         self.env = make_env(actor_env(self.cfg.env, index, self.cfg.training.actors), training=True)
         self.agent = TD3(vector_dim, self.cfg.agent, "cpu")
-        self.rng = np.random.default_rng(np.random.SeedSequence([self.cfg.training.seed, ACTOR_NOISE_STREAM, index]))
+        self.rng = seeding.rng(self.cfg.training.seed, seeding.ACTOR_NOISE, index)
         self.version, self.episodes = -1, 0
         self.obs: dict[str, np.ndarray] | None = None
 

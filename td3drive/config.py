@@ -16,8 +16,8 @@ from typing import Any, Callable, Mapping
 
 import yaml
 
+from td3drive.core.files import atomic_write
 from td3drive.envs import BACKENDS
-from td3drive.files import atomic_write
 
 
 class _Loader(yaml.SafeLoader):

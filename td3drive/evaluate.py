@@ -12,24 +12,14 @@ import gymnasium as gym
 import numpy as np
 
 from td3drive import metrics
-from td3drive.signals import shielded
+from td3drive.core.seeding import EVAL_EPISODES, episode_seed
+from td3drive.core.signals import shielded
 
 if TYPE_CHECKING:
     from td3drive.agent.td3 import TD3
     from td3drive.config import Config
 
 Policy = Callable[[np.ndarray, np.ndarray], np.ndarray]
-
-_EVAL_STREAM = 1
-
-
-def episode_seed(seed: int, episode: int, stream: int = 0) -> int:
-    """Reset seed of training episode ``episode`` (stream 0) or evaluation episode (stream 1).
-
-    Every episode gets its own seed so that a resumed run can rebuild the current episode exactly,
-    and evaluation uses the same fixed tracks every time, so evaluations are comparable.
-    """
-    return int(np.random.SeedSequence([seed, stream, episode]).generate_state(1)[0])
 
 
 @dataclass(frozen=True)
@@ -90,7 +80,7 @@ def evaluate(
 ) -> EvalResult:
     """Run ``episodes`` episodes of ``policy`` (deterministic, batched over the envs) on fixed seeds.
 
-    Episode ``i`` always uses the seed ``episode_seed(seed, i, 1)``, whatever the number of envs.
+    Episode ``i`` always uses the seed ``episode_seed(seed, i, EVAL_EPISODES)``, whatever the number of envs.
     ``on_frame`` receives the newest frame ``uint8[84, 84]`` of every step of episode 0. The input
     ablations of :mod:`td3drive.ablation`: ``camera_frozen`` shows the policy the reset's frames at every
     step; ``vector_fill`` ``[k]`` replaces every ego vector the policy reads.
@@ -107,7 +97,7 @@ def evaluate(
     for first in range(0, episodes, n):
         ids = [first + i for i in range(n)]
         live = np.array([i < episodes for i in ids])
-        obs, _ = envs.reset(seed=[episode_seed(seed, min(i, episodes - 1), _EVAL_STREAM) for i in ids])
+        obs, _ = envs.reset(seed=[episode_seed(seed, min(i, episodes - 1), EVAL_EPISODES) for i in ids])
         first_images = obs["image"].copy()
         while live.any():
             if on_frame is not None and first == 0 and live[0]:
@@ -162,8 +152,8 @@ def load_agent(path: str | Path, device: str = "cpu") -> tuple[TD3, Config, int]
     from td3drive.agent.td3 import TD3
     from td3drive.checkpoint import CheckpointError, latest_path, load
     from td3drive.config import ConfigError, from_dict
+    from td3drive.core.device import resolve_device
     from td3drive.envs import vector_dim
-    from td3drive.train import resolve_device
 
     path = Path(path)
     try:
@@ -317,7 +307,7 @@ def _eval_worker(conn, config: dict, vector_dim: int, workers: int) -> None:
 
     Sends ``(step, EvalResult)`` per evaluation and ``(step, None)`` per snapshot skipped because a
     newer one replaced it while an evaluation ran. Ends when the trainer sends ``b""`` or its end of
-    the pipe closes (the trainer died); SIGINT and SIGTERM are blocked (:mod:`td3drive.signals`).
+    the pipe closes (the trainer died); SIGINT and SIGTERM are blocked (:mod:`td3drive.core.signals`).
     """
     import io
     import threading

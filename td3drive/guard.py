@@ -33,8 +33,8 @@ from typing import Mapping
 
 import numpy as np
 
-from td3drive import tags
 from td3drive.config import GuardConfig
+from td3drive.core import tags
 
 # alert tag -> the config key that holds its policy
 POLICY_KEYS: dict[str, str] = {

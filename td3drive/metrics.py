@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from td3drive import tags
+from td3drive.core import tags
 
 COLLISION_PENALTY = 0.60
 INFO_KEYS = ("distance_m", "route_length_m", "collision", "lane_invasion", "speed_mps")

@@ -1,6 +1,6 @@
 """What a training run writes to its event file and its console: log points (the newest update's
 telemetry, throughput, buffer, frames, exploration std, guard flags), finished episodes, evaluation
-results, and the one-line progress text. All tag names come from ``td3drive.tags``."""
+results, and the one-line progress text. All tag names come from ``td3drive.core.tags``."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from td3drive import tags
 from td3drive.ablation import Ablation
 from td3drive.collect import Counters, EpisodeEnd
+from td3drive.core import tags
 from td3drive.evaluate import EvalResult
 
 

@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
-from td3drive import checkpoint, tags
+from td3drive import checkpoint
 from td3drive.analysis.sweep_report import (
     CRASHED,
     FINISHED,
@@ -39,8 +39,9 @@ from td3drive.analysis.sweep_report import (
     load_spec,
 )
 from td3drive.config import Config, ConfigError, build_config, parse_set, save_yaml
-from td3drive.files import read_json, write_json
-from td3drive.verdicts import EXIT_NO_GO, EXIT_OK, GO
+from td3drive.core import tags
+from td3drive.core.files import read_json, write_json
+from td3drive.core.verdicts import EXIT_NO_GO, EXIT_OK, GO
 
 EXPERIMENT = "tune"  # Ray Tune's experiment name under DIR/ray/
 

@@ -1,6 +1,6 @@
 """The training loop: collect -> store -> update -> log -> evaluate -> checkpoint.
 
-Resume is exact: every episode is reset with its own seed (``evaluate.episode_seed``) and the
+Resume is exact: every episode is reset with its own seed (``core.seeding.episode_seed``) and the
 checkpoint keeps the actions taken so far in the current episode, so a resumed run rebuilds the
 simulator state by replaying them (``collect.Collector.restore``), then restores networks, optimizers,
 counters and every RNG. With ``training.save_replay`` the replay contents are saved too and the
@@ -21,28 +21,22 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from td3drive import checkpoint, schedule, tags, verdicts
+from td3drive import checkpoint, schedule
 from td3drive.agent.td3 import TD3
 from td3drive.collect import Counters, make_collector, obs_checksum
 from td3drive.config import Config, save_yaml
+from td3drive.core import seeding, tags, verdicts
+from td3drive.core.device import resolve_device
+from td3drive.core.signals import catch_stop_signals, restore_handlers, take_early_stop_signal
 from td3drive.envs import vector_dim
 from td3drive.evaluate import make_evaluator
 from td3drive.guard import Guard
 from td3drive.last_good import LastGood
 from td3drive.run_log import RunLog
-from td3drive.signals import catch_stop_signals, restore_handlers, take_early_stop_signal
 
 # soft_wrap: a line is never broken at the terminal's width, which for a log file (no terminal) rich takes as
 # 80 columns and so split evaluation lines mid-text (`grep 'eval at'` then missed their end).
 console = Console(stderr=True, soft_wrap=True)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA device is available (allowed here: auto, cpu)")
-    return torch.device(name)
 
 
 def default_run_dir(cfg: Config, root: str | Path = "runs", prefix: str = "") -> Path:
@@ -109,7 +103,7 @@ class Trainer:
         if self.collector.acts_itself:  # Ray actors act with snapshots of this agent's policy
             self.collector.bind(self.agent)
         # The trainer's exploration noise has its own seed stream (7), apart from torch's and the replay's.
-        self.rng = np.random.default_rng(np.random.SeedSequence([t.seed, 7]))
+        self.rng = seeding.rng(t.seed, seeding.EXPLORATION)
         self.guard = Guard(cfg.guard) if cfg.guard.enabled else None
         self.last_good = LastGood(self.run_dir, self.log)
         self._checkpoint_step = -1

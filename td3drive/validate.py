@@ -21,10 +21,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from td3drive import checkpoint, tags
+from td3drive import checkpoint
 from td3drive.config import Config, save_yaml
-from td3drive.files import atomic_write, read_json, write_json
-from td3drive.verdicts import EXIT_NO_GO, EXIT_OK, GO, GO_WITH_WARNINGS, NO_GO
+from td3drive.core import tags
+from td3drive.core.files import atomic_write, read_json, write_json
+from td3drive.core.verdicts import EXIT_NO_GO, EXIT_OK, GO, GO_WITH_WARNINGS, NO_GO
 
 SCHEMA = "td3drive.validate/1"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from torch.utils.tensorboard import SummaryWriter
 
-from td3drive import tags
+from td3drive.core import tags
 
 
 def write_run(path: Path, scalars: dict[str, tuple[np.ndarray, np.ndarray]], config: str | None = None) -> Path:

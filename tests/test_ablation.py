@@ -5,9 +5,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from td3drive import tags
 from td3drive.ablation import Ablation, ablate
 from td3drive.config import EnvConfig
+from td3drive.core import tags
 from td3drive.envs import make_env
 from td3drive.envs.lanekeep import LANE_HALF_WIDTH_PX, MAX_CURVATURE, STEER_GAIN
 

@@ -3,9 +3,9 @@ import math
 import numpy as np
 import pytest
 
-from td3drive import tags
 from td3drive.baseline import VEHICLES, PIDPurePursuit
 from td3drive.config import build_config
+from td3drive.core import tags
 
 
 def vector(speed_mps, points):

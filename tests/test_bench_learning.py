@@ -116,7 +116,7 @@ def test_sb3_curve_ends_at_final_zip_on_its_own_clock(tmp_path):
 def test_td3drive_curve_reads_frames_wall_clock_and_the_end_from_the_event_file(tmp_path):
     from torch.utils.tensorboard import SummaryWriter
 
-    from td3drive import tags
+    from td3drive.core import tags
 
     # Log points every 100 steps (400 frames), 10 s apart from epoch 1000; evaluations of steps 200 and 400;
     # the last scalar at step 500 (epoch 1050); a pause 1015-1025 before the step-400 snapshot.

@@ -11,13 +11,13 @@ import time
 import numpy as np
 import pytest
 
-from td3drive import tags
 from td3drive.agent.replay import VectorReplay
 from td3drive.analysis.events import read_run
 from td3drive.collect_ray import CollectionActor, store_chunk
 from td3drive.config import build_config
+from td3drive.core import tags
+from td3drive.core.seeding import episode_seed
 from td3drive.envs import make_env
-from td3drive.evaluate import episode_seed
 
 K = 3  # LaneKeep's vector length
 

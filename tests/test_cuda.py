@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from td3drive import tags
 from td3drive.agent.replay import Batch, ReplayBuffer
 from td3drive.agent.td3 import TD3
 from td3drive.config import AgentConfig
+from td3drive.core import tags
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device visible")
 B, K = 32, 3

@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 
 from td3drive.config import EnvConfig, TrainingConfig
+from td3drive.core.seeding import episode_seed
 from td3drive.envs import make_env
-from td3drive.evaluate import episode_seed, eval_workers, evaluate, make_eval_envs
+from td3drive.evaluate import eval_workers, evaluate, make_eval_envs
 
 CFG = EnvConfig(name="lanekeep", max_episode_frames=40, action_repeat=1)
 

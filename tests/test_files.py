@@ -1,4 +1,4 @@
-from td3drive.files import atomic_write, read_json, write_json
+from td3drive.core.files import atomic_write, read_json, write_json
 
 
 def test_atomic_write_replaces_the_file_and_leaves_no_temporary(tmp_path):
@@ -24,7 +24,7 @@ def test_read_json_gives_the_object_or_none(tmp_path):
 def test_atomic_file_keeps_the_old_file_when_the_writer_fails(tmp_path):
     import pytest
 
-    from td3drive.files import atomic_file
+    from td3drive.core.files import atomic_file
 
     path = tmp_path / "report.json"
     path.write_text("old")

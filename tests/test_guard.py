@@ -3,8 +3,8 @@ import math
 import numpy as np
 import torch
 
-from td3drive import tags
 from td3drive.config import GuardConfig
+from td3drive.core import tags
 from td3drive.guard import Guard
 from tests.test_td3 import B, agent, batch
 

@@ -5,8 +5,8 @@ import pytest
 
 pytest.importorskip("highway_env", reason='the highway extra is not installed (pip install -e ".[highway]")')
 
-from td3drive import tags
 from td3drive.config import build_config
+from td3drive.core import tags
 from td3drive.envs import BlankFrameError, make_env
 from td3drive.envs.contract import check_contract
 from td3drive.envs.geometry import to_ego_frame, wrap_angle

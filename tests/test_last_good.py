@@ -1,7 +1,8 @@
 import os
 
-from td3drive import checkpoint, tags
+from td3drive import checkpoint
 from td3drive.config import GuardConfig
+from td3drive.core import tags
 from td3drive.guard import Alert, Guard
 from td3drive.last_good import LastGood
 

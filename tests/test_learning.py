@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from td3drive import tags
 from td3drive.analysis.criteria import DEFAULTS
 from td3drive.analysis.events import Series
 from td3drive.analysis.learning import (
@@ -14,6 +13,7 @@ from td3drive.analysis.learning import (
     learning_progress,
     update_budget,
 )
+from td3drive.core import tags
 
 TH = dict(DEFAULTS)
 

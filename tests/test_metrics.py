@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from td3drive import tags
+from td3drive.core import tags
 from td3drive.metrics import EpisodeDriving, summarize
 
 

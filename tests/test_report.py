@@ -3,9 +3,9 @@ import json
 import numpy as np
 import pytest
 
-from td3drive import tags
 from td3drive.analysis.criteria import CriteriaError
 from td3drive.analysis.report import analyze, to_html, to_json, to_markdown
+from td3drive.core import tags
 from tests.synthetic import healthy, reference_failure, write_run
 
 

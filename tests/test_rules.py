@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from td3drive import tags
 from td3drive.analysis.criteria import DEFAULTS
 from td3drive.analysis.events import Series
 from td3drive.analysis.rules import CRITICAL, INFO, WARNING, evaluate_rules, verdict
+from td3drive.core import tags
 
 TH = dict(DEFAULTS)
 

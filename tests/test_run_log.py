@@ -1,8 +1,8 @@
 import numpy as np
 
-from td3drive import tags
 from td3drive.analysis.events import read_run
 from td3drive.collect import Counters, EpisodeEnd
+from td3drive.core import tags
 from td3drive.evaluate import EvalResult
 from td3drive.run_log import RunLog
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from td3drive.signals import STOP_SIGNALS, catch_stop_signals, restore_handlers, shielded
+from td3drive.core.signals import STOP_SIGNALS, catch_stop_signals, restore_handlers, shielded
 
 
 def _blocked(pid: int) -> set[int]:

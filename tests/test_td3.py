@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from td3drive import tags
 from td3drive.agent.replay import Batch
 from td3drive.agent.td3 import TD3, clipped_double_q_target, smoothed_target_action
 from td3drive.config import AgentConfig
+from td3drive.core import tags
 
 B, K = 8, 3
 

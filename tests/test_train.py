@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from td3drive import tags
 from td3drive.config import build_config
+from td3drive.core import tags
 from td3drive.envs import make_env
 from td3drive.evaluate import evaluate, make_eval_envs
 from td3drive.train import Trainer, train

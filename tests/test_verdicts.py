@@ -1,6 +1,6 @@
 import signal
 
-from td3drive import verdicts
+from td3drive.core import verdicts
 
 
 def test_exit_codes_are_the_contracts():

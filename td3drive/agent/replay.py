@@ -27,6 +27,8 @@ from typing import Callable, NamedTuple
 import numpy as np
 import torch
 
+from td3drive.core import seeding
+
 STACK = 4
 
 
@@ -319,12 +321,13 @@ class VectorReplay:
                  memory_limit_bytes: int | None = None, n_step: int = 1, gamma: float = 0.99):
         limit = available_memory_bytes() if memory_limit_bytes is None else memory_limit_bytes
         per_env = -(-capacity // num_envs)
-        self.buffers = [ReplayBuffer(per_env, vector_dim, seed=seed * 1000 + i, memory_limit_bytes=limit // num_envs,
+        self.buffers = [ReplayBuffer(per_env, vector_dim, seed=seeding.replay_stream_seed(seed, i),
+                                     memory_limit_bytes=limit // num_envs,
                                      n_step=n_step, gamma=gamma) for i in range(num_envs)]
         self.staging = Staging(self.buffers[0].empty_batch)
-        # Its own seed stream (11) for choosing streams: apart from the per-env buffers' (seeded seed * 1000 + i)
-        # and the trainer's exploration noise (stream 7), so that adding an env changes no other draw.
-        self.rng = np.random.default_rng(np.random.SeedSequence([seed, 11]))
+        # Its own stream for choosing streams: apart from the per-env buffers' and the trainer's exploration
+        # noise, so that adding an env changes no other draw.
+        self.rng = seeding.rng(seed, seeding.REPLAY_STREAMS)
 
     def __len__(self) -> int:
         return sum(len(b) for b in self.buffers)

@@ -5,7 +5,7 @@ updates, Polyak-averaged targets; per-group gradient clipping with the norm logg
 An optimizer step whose loss or gradient is not finite is skipped and counted: one NaN applied to
 the weights would poison every later update, and the guard needs the run's state intact to stop.
 ``update(batch)`` performs one critic update (and, every ``policy_freq``-th call, one actor update
-and one target update) and returns its telemetry keyed by the tag names of ``td3drive.tags``.
+and one target update) and returns its telemetry keyed by the tag names of ``td3drive.core.tags``.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import torch
 import torch.nn.functional as F
 from torch.nn.utils import clip_grad_norm_, get_total_norm
 
-from td3drive import tags
 from td3drive.agent.augment import random_shift
 from td3drive.agent.networks import Actor, Critic, Encoder, parameter_groups
 from td3drive.agent.replay import Batch
 from td3drive.config import AgentConfig
+from td3drive.core import tags
 
 
 def smoothed_target_action(target_action: torch.Tensor, policy_noise: float, noise_clip: float) -> torch.Tensor:

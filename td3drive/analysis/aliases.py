@@ -1,4 +1,4 @@
-"""Map other tools' tag names onto td3drive's (``td3drive.tags``) so the same rules apply.
+"""Map other tools' tag names onto td3drive's (``td3drive.core.tags``) so the same rules apply.
 
 An alias is used only when the run did not log our own tag; the original series stays in the
 summary under its own name either way.
@@ -6,8 +6,8 @@ summary under its own name either way.
 
 from __future__ import annotations
 
-from td3drive import tags
 from td3drive.analysis.events import Series
+from td3drive.core import tags
 
 # other tool's tag -> our tag, in order of preference
 ALIASES: dict[str, str] = {

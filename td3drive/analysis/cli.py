@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from td3drive import tags
-from td3drive.verdicts import EXIT_BAD_INPUT, EXIT_OK, verdict_exit
+from td3drive.core import tags
+from td3drive.core.verdicts import EXIT_BAD_INPUT, EXIT_OK, verdict_exit
 
 
 def add_commands(sub) -> None:

@@ -31,10 +31,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from td3drive import tags
 from td3drive.analysis import stats
 from td3drive.analysis.criteria import Thresholds
 from td3drive.analysis.events import Series
+from td3drive.core import tags
 
 UPDATE_COUNTERS = ("train/n_updates",)  # a running update count (SB3's name; it keeps it out of TensorBoard)
 IMPROVING, DECLINING, FLAT, TOO_EARLY = "improving", "declining", "flat", "too early to tell"

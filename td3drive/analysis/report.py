@@ -30,10 +30,10 @@ from typing import Any, Callable
 import numpy as np
 import yaml
 
-from td3drive import tags, verdicts
 from td3drive.analysis import aliases, criteria, learning, rules
 from td3drive.analysis.events import ReadResult, Series, read_run
-from td3drive.files import atomic_write
+from td3drive.core import tags, verdicts
+from td3drive.core.files import atomic_write
 
 SCHEMA = "td3drive.report/1"
 

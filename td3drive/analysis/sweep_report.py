@@ -28,11 +28,11 @@ from typing import Any
 
 import numpy as np
 
-from td3drive import tags
 from td3drive.analysis import stats
 from td3drive.analysis.events import EventReadError, read_run
-from td3drive.files import atomic_write, read_json, write_json
-from td3drive.verdicts import GO, GO_WITH_WARNINGS, NO_GO
+from td3drive.core import tags
+from td3drive.core.files import atomic_write, read_json, write_json
+from td3drive.core.verdicts import GO, GO_WITH_WARNINGS, NO_GO
 
 SWEEP_SCHEMA = "td3drive.sweep/1"
 REPORT_SCHEMA = "td3drive.sweep_report/1"

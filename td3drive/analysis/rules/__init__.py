@@ -1,6 +1,6 @@
 """Health rules over a run's scalar series: findings with evidence and a criteria matrix.
 
-Every rule reads series by the tag names of ``td3drive.tags`` (other tools' names are mapped by
+Every rule reads series by the tag names of ``td3drive.core.tags`` (other tools' names are mapped by
 ``aliases.canonical``), takes its thresholds from the resolved criteria (:class:`Thresholds`), and
 returns an :class:`Outcome`: findings with an id, a severity, numbers and steps as evidence, and an
 explanation with likely causes and what to try, together with its rows of the criteria matrix. A
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Callable, Mapping
 
-from td3drive import verdicts
 from td3drive.analysis import learning
 from td3drive.analysis.criteria import Thresholds
 from td3drive.analysis.events import Series
@@ -41,6 +40,7 @@ from td3drive.analysis.rules.values import (
     rule_q_stable,
     rule_q_values,
 )
+from td3drive.core import verdicts
 
 __all__ = ["CRITICAL", "INFO", "RULES", "WARNING", "Criterion", "Finding", "Outcome", "RunData", "evaluate_rules",
            "row", "verdict"]

@@ -4,8 +4,8 @@ drives and not only what it scores."""
 
 from __future__ import annotations
 
-from td3drive import tags
 from td3drive.analysis.rules.base import INFO, Finding, Outcome, RunData, _finite, _r
+from td3drive.core import tags
 
 # (tag, evidence name, how the title shows a value)
 _METRICS = (

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from td3drive import tags
 from td3drive.analysis.criteria import Thresholds
 from td3drive.analysis.events import Series
 from td3drive.analysis.rules.base import INFO, WARNING, Finding, Outcome, RunData, _finite, _r, _window, row
+from td3drive.core import tags
 
 
 def rule_episodes(d: RunData) -> Outcome:

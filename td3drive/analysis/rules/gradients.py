@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from td3drive import tags
 from td3drive.analysis.events import Series
 from td3drive.analysis.rules.base import CRITICAL, WARNING, Finding, Outcome, RunData, _finite, _r, row
+from td3drive.core import tags
 
 
 def rule_non_finite(d: RunData) -> Outcome:

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from td3drive import tags
 from td3drive.analysis.events import Series
 from td3drive.analysis.reliance import MATERIAL_FRACTION, USES, Drop, camera_verdict
 from td3drive.analysis.rules.base import INFO, WARNING, Finding, Outcome, RunData, _r, row
+from td3drive.core import tags
 
 FROZEN = tags.ablated(tags.EVAL_MEAN_REWARD, "camera_frozen")
 NEUTRAL = tags.ablated(tags.EVAL_MEAN_REWARD, "vector_neutral")

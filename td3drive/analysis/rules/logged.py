@@ -3,8 +3,8 @@ a pass), and the alerts the live guard raised during training."""
 
 from __future__ import annotations
 
-from td3drive import tags
 from td3drive.analysis.rules.base import CRITICAL, WARNING, Finding, Outcome, RunData, _finite
+from td3drive.core import tags
 from td3drive.guard import STOP_BY_DEFAULT
 
 # Alerts that stop a run by default are critical in the report; the others warn.
