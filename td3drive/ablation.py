@@ -19,14 +19,19 @@ Whether that makes an input unused, barely used or used is :mod:`td3drive.analys
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import gymnasium as gym
 
 from td3drive.analysis.reliance import CONFIDENCE, Drop, camera_verdict, paired_drop_ci
 from td3drive.core import tags
 from td3drive.evaluate import EvalResult, Policy, evaluate
+
+if TYPE_CHECKING:
+    from td3drive.config import Config
 
 CONDITIONS = tags.ABLATIONS
 DESCRIPTIONS = {
@@ -94,3 +99,10 @@ def ablate(envs: gym.vector.VectorEnv, policy: Policy, seed: int, episodes: int,
     if uses_vector:
         ablated["vector_neutral"] = evaluate(envs, policy, seed, episodes, vector_fill=given.vector_mean)
     return Ablation(given, ablated)
+
+
+def with_ablations(envs: gym.vector.VectorEnv, policy: Policy, cfg: Config, given: EvalResult) -> EvalResult:
+    """``given`` (the normal evaluation of ``policy``) with :mod:`td3drive.ablation`'s conditions run on the
+    same seeds and attached as ``ablated``."""
+    a = ablate(envs, policy, cfg.training.seed, len(given.returns), cfg.agent.use_vector, given)
+    return dataclasses.replace(given, ablated=a.ablated)

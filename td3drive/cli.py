@@ -18,14 +18,14 @@ from td3drive.core.verdicts import EXIT_BAD_INPUT, EXIT_NO_GO, EXIT_OK
 # Exception (module.Class, matched along its MRO, so that nothing heavy is imported to catch it) ->
 # exit code. Bad input (a value, file or backend the user named) is 2; a run that failed once started is 1.
 EXIT_CODES: dict[str, int] = {
-    "td3drive.config.ConfigError": EXIT_BAD_INPUT,
+    "td3drive.core.errors.ConfigError": EXIT_BAD_INPUT,
     "td3drive.checkpoint.CheckpointError": EXIT_BAD_INPUT,
     "td3drive.agent.replay.ReplayMemoryError": EXIT_BAD_INPUT,
     "td3drive.envs.contract.BackendUnavailable": EXIT_BAD_INPUT,
     "td3drive.validate.ValidationError": EXIT_BAD_INPUT,
     "td3drive.sweep.SweepError": EXIT_BAD_INPUT,
     "td3drive.envs.contract.BlankFrameError": EXIT_NO_GO,
-    "td3drive.evaluate.EvaluationError": EXIT_NO_GO,
+    "td3drive.eval_process.EvaluationError": EXIT_NO_GO,
 }
 
 
@@ -229,7 +229,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from td3drive.envs import observation_name
-    from td3drive.evaluate import evaluate_checkpoint
+    from td3drive.inference import evaluate_checkpoint
     from td3drive.video import step_ms, write_gif
 
     _check_counts(args, "eval")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -213,14 +213,3 @@ class VectorCollector:
 
     def close(self) -> None:
         self.env.close()
-
-
-def make_collector(cfg: Config, counters: Counters, capacity: int, vector_dim: int,
-                   log: Callable[[str], None] = print):
-    """The collector ``training.actors`` / ``training.num_envs`` ask for (Ray actors: td3drive/collect_ray.py)."""
-    if cfg.training.actors:
-        from td3drive.collect_ray import RayCollector
-
-        return RayCollector(cfg, counters, capacity, vector_dim, log)
-    cls = Collector if cfg.training.num_envs == 1 else VectorCollector
-    return cls(cfg, counters, capacity, vector_dim)

@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping
 
 import yaml
 
+from td3drive.core.errors import ConfigError
 from td3drive.core.files import atomic_write
 from td3drive.envs import BACKENDS
 
@@ -41,10 +42,6 @@ _Loader.add_implicit_resolver(
 def yaml_load(text: str) -> Any:
     """``yaml.safe_load`` that also reads ``1e-4`` and ``1e9`` as floats."""
     return yaml.load(text, Loader=_Loader)
-
-
-class ConfigError(ValueError):
-    """A configuration value that is unknown, of the wrong type or out of range."""
 
 
 # A constraint is (predicate, human-readable description of what is allowed).

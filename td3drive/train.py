@@ -23,13 +23,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from td3drive import checkpoint, schedule
 from td3drive.agent.td3 import TD3
-from td3drive.collect import Counters, make_collector, obs_checksum
+from td3drive.collect import Counters, obs_checksum
+from td3drive.collectors import make_collector
 from td3drive.config import Config, save_yaml
 from td3drive.core import seeding, tags, verdicts
 from td3drive.core.device import resolve_device
 from td3drive.core.signals import catch_stop_signals, restore_handlers, take_early_stop_signal
 from td3drive.envs import vector_dim
-from td3drive.evaluate import make_evaluator
+from td3drive.evaluator import make_evaluator
 from td3drive.guard import Guard
 from td3drive.last_good import LastGood
 from td3drive.run_log import RunLog
@@ -231,7 +232,7 @@ class Trainer:
         if self.evaluator is not None:
             if self.every_eval(prev, self.c.step):
                 self.run_log.frames_at_eval[self.c.step] = self.c.frames
-                self.evaluator.submit(self.c.step, self.agent.act, self.agent.policy_state, self._ablation_due())
+                self.evaluator.submit(self.c.step, self.agent, self._ablation_due())
             self._record_evaluations(self.evaluator.poll())
         if self.every_checkpoint(prev, self.c.step):
             self.save_checkpoint()
@@ -267,7 +268,7 @@ class Trainer:
         guard_stop = None
         try:
             if self.evaluator is not None and t.eval_at_start and self.c.step == 0:
-                self.evaluator.submit(0, self.agent.act, self.agent.policy_state)  # the untrained policy's level
+                self.evaluator.submit(0, self.agent)  # the untrained policy's level
             with progress:
                 task = progress.add_task("train", total=t.max_timesteps, completed=self.c.step, info="")
                 while self.c.step < t.max_timesteps and self._stop_signal is None and not self._guard_stopped():

@@ -243,3 +243,16 @@ def test_video_frame_puts_the_simulator_view_beside_the_agent_input():
     assert (f[:, :192, 0] == 200).all() and (f[:, 192:196] == 0).all()
     np.testing.assert_array_equal(f[0:168:2, 196::2, 1], agent_input)  # grey input, pixel-repeated x2
     assert video_frame(agent_input, None).shape == (168, 168, 3)  # no simulator view: the input alone
+
+
+def test_every_exit_code_key_names_an_exception_class_that_exists():
+    """EXIT_CODES is keyed by 'module.Class' strings (nothing heavy imported to catch them): a class that moved
+    would silently fall back to a traceback, so each key must resolve to an exception class under that name."""
+    import importlib
+
+    from td3drive.cli import EXIT_CODES
+
+    for key in EXIT_CODES:
+        module, _, name = key.rpartition(".")
+        cls = getattr(importlib.import_module(module), name)
+        assert isinstance(cls, type) and issubclass(cls, Exception) and cls.__module__ == module, key

@@ -59,21 +59,21 @@ def test_async_evaluator_matches_sync_on_the_same_snapshot():
 
     from td3drive.agent.td3 import TD3
     from td3drive.config import from_dict
-    from td3drive.evaluate import AsyncEvaluator, SyncEvaluator
+    from td3drive.eval_process import AsyncEvaluator
+    from td3drive.evaluator import SyncEvaluator
 
     cfg = from_dict({"env": {"name": "lanekeep", "max_episode_frames": 30},
                      "agent": {"features_dim": 32, "hidden_dim": 16},
                      "training": {"num_eval_episodes": 3, "seed": 4}})
     torch.manual_seed(0)
     agent = TD3(2, cfg.agent)
-    state = lambda: {"actor": agent.actor.state_dict(), "critic": agent.critic.state_dict()}
     sync = SyncEvaluator(lambda: make_env(cfg.env), 1, cfg)
-    sync.submit(10, agent.act, state, ablate=True)
+    sync.submit(10, agent, ablate=True)
     (step_s, expected), = sync.drain()
     sync.close()
     ev = AsyncEvaluator(cfg.to_dict(), 2, workers=1)
     try:
-        ev.submit(10, agent.act, state, ablate=True)
+        ev.submit(10, agent, ablate=True)
         with torch.no_grad():  # training moves on; the submitted snapshot must not change
             for p in agent.actor.parameters():
                 p.add_(1.0)

@@ -71,7 +71,7 @@ def check_config(cfg: Any) -> None:
     """With ``training.actors``, each actor drives its own synchronous-mode server (two clients ticking one
     world would each see the other's ticks): ``env.carla_servers`` lists exactly one per actor, and not the
     server evaluation drives (``env.carla_host:carla_port``, in the training process) while evaluation is on."""
-    from td3drive.config import ConfigError
+    from td3drive.core.errors import ConfigError
 
     e, actors = cfg.env, cfg.training.actors
     if e.carla_servers is None:

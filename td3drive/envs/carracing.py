@@ -282,7 +282,8 @@ class TrackProgress(gym.Wrapper):
         road = on_road(self.env)
         info = {**info, "distance_m": (tiles - self._tiles) * self._tile_m, "route_length_m": self._length_m,
                 "collision": False, "lane_invasion": self._on_road and not road,
-                "speed_mps": float(np.hypot(*car.hull.linearVelocity))}
+                "speed_mps": float(np.hypot(*car.hull.linearVelocity)),
+                "is_success": bool(info.get("lap_finished", False))}  # the lap done: the contract's success flag
         self._tiles, self._on_road = tiles, road
         return obs, reward, terminated, truncated, info
 
