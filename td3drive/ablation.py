@@ -106,3 +106,10 @@ def with_ablations(envs: gym.vector.VectorEnv, policy: Policy, cfg: Config, give
     same seeds and attached as ``ablated``."""
     a = ablate(envs, policy, cfg.training.seed, len(given.returns), cfg.agent.use_vector, given)
     return dataclasses.replace(given, ablated=a.ablated)
+
+
+def evaluate_for_training(envs: gym.vector.VectorEnv, policy: Policy, cfg: Config, ablate: bool) -> EvalResult:
+    """One training evaluation (``training.num_eval_episodes`` on the evaluation seeds), with the input ablations
+    when ``ablate``: what both evaluators run."""
+    result = evaluate(envs, policy, cfg.training.seed, cfg.training.num_eval_episodes)
+    return with_ablations(envs, policy, cfg, result) if ablate else result

@@ -9,9 +9,9 @@ from typing import Callable
 
 import numpy as np
 
+from td3drive.ablation import evaluate_for_training
 from td3drive.core.signals import shielded
-from td3drive.evaluate import EvalResult, make_eval_envs
-from td3drive.evaluator import PolicySource, evaluate_for_training
+from td3drive.evaluate import EvalResult, PolicySource, make_eval_envs
 
 
 class EvaluationError(RuntimeError):

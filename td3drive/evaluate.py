@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Protocol
 
 import gymnasium as gym
 import numpy as np
@@ -15,6 +15,15 @@ from td3drive.core.seeding import EVAL_EPISODES, episode_seed
 from td3drive.core.signals import shielded
 
 Policy = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (uint8 [4, 84, 84], float32 [k]) -> float32 [2]
+
+
+class PolicySource(Protocol):
+    """What an evaluator evaluates (the trainer's TD3): a policy to act in this process and a snapshot of its
+    weights for another one."""
+
+    def act(self, image: np.ndarray, vector: np.ndarray) -> np.ndarray: ...
+
+    def policy_state(self) -> dict: ...
 
 
 @dataclass(frozen=True)

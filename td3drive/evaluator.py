@@ -7,22 +7,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable, Protocol
 
 import gymnasium as gym
-import numpy as np
 
-from td3drive.ablation import with_ablations
-from td3drive.evaluate import EvalResult, Policy, eval_workers, evaluate, make_eval_envs
+from td3drive.ablation import evaluate_for_training
+from td3drive.evaluate import EvalResult, PolicySource, eval_workers, make_eval_envs
 
 if TYPE_CHECKING:
     from td3drive.config import Config
-
-
-class PolicySource(Protocol):
-    """What an evaluator evaluates (the trainer's TD3): a policy to act in this process and a snapshot of its
-    weights for another one."""
-
-    def act(self, image: np.ndarray, vector: np.ndarray) -> np.ndarray: ...
-
-    def policy_state(self) -> dict: ...
 
 
 class Evaluator(Protocol):
@@ -38,13 +28,6 @@ class Evaluator(Protocol):
     def drain(self) -> list[tuple[int, EvalResult | None]]: ...
 
     def close(self) -> None: ...
-
-
-def evaluate_for_training(envs: gym.vector.VectorEnv, policy: Policy, cfg: Config, ablate: bool) -> EvalResult:
-    """One training evaluation (``training.num_eval_episodes`` on the evaluation seeds), with the input ablations
-    when ``ablate``: what both evaluators run."""
-    result = evaluate(envs, policy, cfg.training.seed, cfg.training.num_eval_episodes)
-    return with_ablations(envs, policy, cfg, result) if ablate else result
 
 
 class SyncEvaluator:

@@ -21,9 +21,9 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from td3drive import checkpoint, schedule
+from td3drive import checkpoint, run_state, schedule
 from td3drive.agent.td3 import TD3
-from td3drive.collect import Counters, obs_checksum
+from td3drive.collect import Counters
 from td3drive.collectors import make_collector
 from td3drive.config import Config, save_yaml
 from td3drive.core import seeding, tags, verdicts
@@ -113,7 +113,7 @@ class Trainer:
         # A run restarted from step 0 (killed before its first checkpoint) drops what it logged before.
         purge_step = 0 if any(self.run_dir.glob("events.out.tfevents.*")) else None
         if resume:
-            purge_step = self._checkpoint_step = self._restore()
+            purge_step = self._checkpoint_step = run_state.restore(self)
         else:
             self.collector.reset()
         save_yaml(cfg, self.run_dir / "config.yaml")
@@ -132,57 +132,11 @@ class Trainer:
     def last_eval(self) -> dict[str, float] | None:
         return self.run_log.last_eval
 
-    def _state(self) -> dict:
-        return {
-            "format": 1, "config": self.cfg.to_dict(), "agent": self.agent.state_dict(),
-            "counters": self.c.state_dict(), "episode_actions": self.c.episode_actions_tensor(),
-            "obs_checksum": obs_checksum(self.obs),
-            "rng": {**checkpoint.capture_rng(), "trainer": self.rng.bit_generator.state},
-            "replay_rng": self.buffer.rng_state(),
-            "guard": self.guard.state_dict() if self.guard is not None else None,
-        }
-
     def save_checkpoint(self, with_replay: bool = False) -> Path:
-        replay = self.buffer.state_dict() if self.cfg.training.save_replay or with_replay else None
-        path = checkpoint.save_step(self.run_dir, self.c.step, self._state(), replay)
-        checkpoint.prune(path.parent, self.cfg.training.keep_checkpoints)
+        """Write ``checkpoints/step_<N>.pt`` (and the replay with ``with_replay`` or ``training.save_replay``)."""
+        path = run_state.save_checkpoint(self, with_replay)
         self._checkpoint_step = self.c.step
-        self.last_good.written(path, self.agent.total_it)
-        self.log(f"checkpoint: {path} (step {self.c.step})")
         return path
-
-    def _save_replay_for_resume(self) -> None:
-        """Replay contents beside the final checkpoint of a run a signal ended: without them a resume starts
-        from an empty buffer and is a different run (a budgeted run stopped to be extended, a preempted job)."""
-        self.log(f"saving the replay ({len(self.buffer):,} transitions) beside the final checkpoint, so --resume "
-                 "continues this run (training.replay_on_stop=false skips this)")
-        try:
-            path = checkpoint.save_replay(self.run_dir, self.c.step, self.buffer.state_dict())
-        except OSError as e:  # a full disk must not cost the report
-            self.log(f"[yellow]warning: the replay could not be saved ({e}); --resume would start from an empty "
-                     "buffer[/]")
-            return
-        self.log(f"replay: {path} ({path.stat().st_size / 2**20:,.0f} MiB)")
-
-    def _restore(self) -> int:
-        path, state = checkpoint.resume_state(self.run_dir, self.device, self.log)
-        try:
-            self.agent.load_state_dict(state["agent"])
-            self.c.load_state_dict(state["counters"], self.cfg.env.action_repeat)
-            if not self.collector.restore(state["episode_actions"].numpy(), state["obs_checksum"]):
-                self.log("[yellow]warning: the environment did not replay to the checkpointed state; "
-                         "starting a new episode[/]")
-            replay_note = checkpoint.restore_replay(self.buffer, path, state, self.cfg.training.batch_size)
-            if self.guard is not None and state.get("guard"):
-                self.guard.load_state_dict(state["guard"])
-                self.last_good.kept = self.guard.first_alert_step is not None
-            checkpoint.restore_rng(state["rng"])
-            self.rng.bit_generator.state = state["rng"]["trainer"]
-        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as e:
-            raise checkpoint.contents_error(path, e) from None  # right keys, wrong contents: one line
-        self.last_good.written(path.resolve(), self.agent.total_it)
-        self.log(f"resumed from {path.resolve().name} at step {self.c.step}; {replay_note}")
-        return self.c.step
 
     def _behaviour_actions(self, shape: tuple[int, ...]) -> np.ndarray:
         return schedule.exploration_actions(self.rng, self.c.step, self.cfg.agent, self.cfg.training,
@@ -283,7 +237,7 @@ class Trainer:
                 if self._checkpoint_step != self.c.step or self.replay_at_end:
                     self.save_checkpoint(with_replay=self.replay_at_end)
                 if self._stop_signal is not None and t.replay_on_stop and not (t.save_replay or self.replay_at_end):
-                    self._save_replay_for_resume()
+                    run_state.save_replay_for_resume(self)
                 if self.evaluator is not None and self._stop_signal is None:
                     self._record_evaluations(self.evaluator.drain())
         finally:
