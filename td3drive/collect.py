@@ -25,6 +25,7 @@ from td3drive.agent.replay import ReplayBuffer, VectorReplay
 from td3drive.config import Config
 from td3drive.core.seeding import episode_seed
 from td3drive.core.signals import shielded
+from td3drive.core.spec import ACTION_DIM
 from td3drive.envs import make_env
 
 
@@ -81,7 +82,7 @@ class Counters:
 
     def episode_actions_tensor(self) -> torch.Tensor:
         """The actions taken so far in the running episode, float32 ``[length, 2]``."""
-        actions = np.stack(self.episode_actions) if self.episode_actions else np.zeros((0, 2), np.float32)
+        actions = np.stack(self.episode_actions) if self.episode_actions else np.zeros((0, ACTION_DIM), np.float32)
         return torch.from_numpy(actions.astype(np.float32))
 
 
@@ -93,7 +94,7 @@ class Collector:
     def __init__(self, cfg: Config, counters: Counters, capacity: int, vector_dim: int):
         t = cfg.training
         self.seed, self.c = t.seed, counters
-        self.action_shape: tuple[int, ...] = (2,)
+        self.action_shape: tuple[int, ...] = (ACTION_DIM,)
         # The buffer first: it is the one thing that may not fit, and nothing is started yet.
         self.buffer = ReplayBuffer(capacity, vector_dim, seed=t.seed, n_step=cfg.agent.n_step, gamma=cfg.agent.gamma)
         self.env = make_env(cfg.env, training=True)
@@ -164,7 +165,7 @@ class VectorCollector:
     def __init__(self, cfg: Config, counters: Counters, capacity: int, vector_dim: int):
         t = cfg.training
         self.seed, self.c, self.n = t.seed, counters, t.num_envs
-        self.action_shape = (self.n, 2)
+        self.action_shape = (self.n, ACTION_DIM)
         self.buffer = VectorReplay(self.n, capacity, vector_dim, seed=t.seed, n_step=cfg.agent.n_step,
                                    gamma=cfg.agent.gamma)
         with shielded():  # the env processes leave SIGINT/SIGTERM to the trainer

@@ -35,6 +35,7 @@ from td3drive.config import Config, ConfigError
 from td3drive.core import seeding, tags
 from td3drive.core.seeding import episode_seed
 from td3drive.core.signals import shielded
+from td3drive.core.spec import ACTION_DIM
 
 MAX_FAILURES = 3  # an actor that dies this many times in a row without delivering a chunk ends the run
 LAG_NOTE_EVERY_S = 60.0  # at most one "collection lags" line per minute
@@ -83,7 +84,7 @@ class CollectionActor:
             if self.fresh:
                 starts[t], self.fresh = obs, False
             action = schedule.exploration_actions(self.rng, global_step, a_cfg, t_cfg,
-                                                  lambda: self.agent.act(obs["image"], obs["vector"]), (2,))
+                                                  lambda: self.agent.act(obs["image"], obs["vector"]), (ACTION_DIM,))
             next_obs, reward, term, trunc, info = self.env.step(action)
             sim_frames += int(info.get("frames", 1))
             add_reward_terms(self.terms, info)
@@ -139,7 +140,7 @@ class RayCollector:
         ray = self.ray = _ray()
         t = cfg.training
         self.cfg, self.c, self.n, self.k, self.log = cfg, counters, t.actors, vector_dim, log
-        self.action_shape = (self.n, 2)
+        self.action_shape = (self.n, ACTION_DIM)
         self.buffer = VectorReplay(self.n, capacity, vector_dim, seed=t.seed, n_step=cfg.agent.n_step,
                                    gamma=cfg.agent.gamma)
         # No env state lives here: the checksum a checkpoint keeps is of an empty observation (resume starts new

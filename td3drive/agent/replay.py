@@ -28,8 +28,9 @@ import numpy as np
 import torch
 
 from td3drive.core import seeding
+from td3drive.core.spec import FRAME_STACK, IMAGE_SIZE
 
-STACK = 4
+STACK = FRAME_STACK
 
 
 class ReplayMemoryError(MemoryError):
@@ -106,7 +107,7 @@ class ReplayBuffer:
         self,
         capacity: int,
         vector_dim: int,
-        frame_shape: tuple[int, int] = (84, 84),
+        frame_shape: tuple[int, int] = (IMAGE_SIZE, IMAGE_SIZE),
         action_dim: int = 2,
         seed: int = 0,
         memory_limit_bytes: int | None = None,

@@ -3,6 +3,7 @@
 - :mod:`~td3drive.core.spec`: the observation/action contract's sizes (image side, frame stack, action dim);
 - :mod:`~td3drive.core.seeding`: the named random streams and the per-episode reset seeds;
 - :mod:`~td3drive.core.device`: the torch device a config's ``agent.device`` names;
+- :mod:`~td3drive.core.errors`: ``ConfigError``, what a bad user input raises;
 - :mod:`~td3drive.core.tags`: every TensorBoard tag name;
 - :mod:`~td3drive.core.verdicts`: verdicts and exit codes;
 - :mod:`~td3drive.core.files`: atomic writes and JSON files;
