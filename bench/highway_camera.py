@@ -26,6 +26,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
+
 from td3drive.analysis.events import EventReadError, read_run
 from td3drive.core import tags
 
@@ -100,6 +102,17 @@ def evals(run: Path) -> list[tuple[int, float, float, float]]:
             zip(s[ROUTE].steps, s[ROUTE].values, s[COLL].values, s[SCORE].values)]
 
 
+def running_min(run: Path, gap_s: float = 60.0) -> float | None:
+    """Minutes the run was running: the sum of the gaps between its progress scalars (one per
+    ``logging.log_freq`` steps, seconds apart), leaving out gaps over ``gap_s`` (a SIGSTOP pause, a stop)."""
+    try:
+        wall = np.sort(read_run(run).series[tags.FRAMES].wall_times)
+    except (EventReadError, KeyError):
+        return None
+    gaps = np.diff(wall)
+    return float(gaps[gaps <= gap_s].sum() / 60.0)
+
+
 def report(args: argparse.Namespace) -> None:
     out = Path(args.out)
     for scenario in args.scenario_list:
@@ -108,7 +121,7 @@ def report(args: argparse.Namespace) -> None:
         print(f"\n### Scenario {scenario} (baseline PID + pure pursuit: route {base[-1][1]:.1f} %, "
               f"{base[-1][2]:.2f} collisions/km, score {base_score:.1f})\n" if base else f"\n### Scenario {scenario}\n")
         print("| seed | evaluations: agent steps route % / coll/km / score | last three route % | final score "
-              "| target | train wall min | ablation (final agent, "
+              "| target | running min | ablation (final agent, "
               f"{args.ablate_episodes} ep.): coll/km given -> camera frozen, route %, return drop (95 % CI) |")
         print("|---|---|---|---|---|---|---|")
         for seed in args.seed_list:
@@ -125,9 +138,8 @@ def report(args: argparse.Namespace) -> None:
             else:
                 ok = ev[-1][3] > base_score
                 target = f"{'met' if ok else 'MISSED'} ({ev[-1][3]:.1f} > {base_score:.1f})"
-            wall, abl = "", ""
-            if (run / "wall.json").exists():
-                wall = f"{json.loads((run / 'wall.json').read_text())['train_wall_s'] / 60:.0f}"
+            minutes, abl = running_min(run), ""
+            wall = "" if minutes is None else f"{minutes:.0f}"
             if (run / "ablation.json").exists():
                 a = json.loads((run / "ablation.json").read_text())
                 g, f = a["given"], a["camera_frozen"]

@@ -38,8 +38,9 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def _add_run_options(p: argparse.ArgumentParser, seed: bool = True) -> None:
-    """Options shared by train, validate, baseline and sweep: what to train and with which config."""
+def _add_run_options(p: argparse.ArgumentParser, seed: bool = True, backend_flags: bool = True) -> None:
+    """Options shared by train, validate, baseline and sweep: what to train and with which config;
+    ``backend_flags``: also the backends' option flags (reading them imports every backend's module)."""
     from td3drive.envs import BACKENDS
 
     p.add_argument("--env", help=f"backend: {', '.join(BACKENDS)} (default: {next(iter(BACKENDS))})")
@@ -55,13 +56,17 @@ def _add_run_options(p: argparse.ArgumentParser, seed: bool = True) -> None:
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key (repeatable)"
     )
     p.add_argument("--device", help="auto, cpu or cuda")
-    p.add_argument("--carla-host", help="carla: server host (default localhost)")
-    p.add_argument("--carla-port", type=int, help="carla: server port (default 2000)")
+    from td3drive.core.options import value_type
+    from td3drive.envs import flag_options, options_class
+
+    for key, f, owners in flag_options() if backend_flags else []:  # the backend options declared flag=True
+        p.add_argument("--" + key.replace("_", "-"), type=value_type(options_class(owners[0]), key)[0],
+                       help=f"{'/'.join(owners)}: {f.metadata['doc']} (default {f.default})")
 
 
-def _add_train(sub) -> None:
+def _add_train(sub, backend_flags: bool = True) -> None:
     p = sub.add_parser("train", help="train a TD3 agent")
-    _add_run_options(p)
+    _add_run_options(p, backend_flags=backend_flags)
     p.add_argument("--max-timesteps", type=int)
     p.add_argument("--run-dir", metavar="DIR", help="default runs/<env>-s<scenario>-seed<seed>-<timestamp>")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue RUN_DIR from checkpoints/latest.pt")
@@ -69,9 +74,9 @@ def _add_train(sub) -> None:
     p.add_argument("--criteria", metavar="FILE", help="criteria YAML for the end-of-run report")
 
 
-def _add_validate(sub) -> None:
+def _add_validate(sub, backend_flags: bool = True) -> None:
     p = sub.add_parser("validate", help="staged runs (5K, 50K, ...) that advance only when the report says GO")
-    _add_run_options(p)
+    _add_run_options(p, backend_flags=backend_flags)
     p.add_argument("--stages", help="env steps at the end of each stage, e.g. 5000,50000,1000000")
     p.add_argument("--criteria", metavar="FILE", help="criteria YAML; its stages section names stages by step count")
     p.add_argument("--run-dir", metavar="DIR", help="default runs/validate-<env>-s<scenario>-seed<seed>-<timestamp>")
@@ -96,17 +101,17 @@ def _add_eval(sub) -> None:
                    "with the ego vector neutralised (its mean): the return each input carries")
 
 
-def _add_baseline(sub) -> None:
+def _add_baseline(sub, backend_flags: bool = True) -> None:
     p = sub.add_parser("baseline", help="PID speed + pure-pursuit steering through the agent's evaluation")
-    _add_run_options(p)
+    _add_run_options(p, backend_flags=backend_flags)
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--workers", type=int, default=0, help="env processes (0: one per CPU core)")
     p.add_argument("--run-dir", metavar="DIR", help="default runs/baseline-<env>-s<scenario>-seed<seed>-<timestamp>")
 
 
-def _add_sweep(sub) -> None:
+def _add_sweep(sub, backend_flags: bool = True) -> None:
     p = sub.add_parser("sweep", help="many settings x seeds on Ray Tune (extra 'sweep'), then sweep-report")
-    _add_run_options(p, seed=False)
+    _add_run_options(p, seed=False, backend_flags=backend_flags)
     p.add_argument("--max-timesteps", type=int)
     p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
                    help="config key and its values; repeat for a cartesian product")
@@ -122,14 +127,19 @@ def _add_sweep(sub) -> None:
     p.add_argument("--resume", metavar="DIR", help="continue the sweep in DIR: finished trials are kept")
 
 
-def build_parser() -> argparse.ArgumentParser:
+RUN_COMMANDS = ("train", "validate", "baseline", "sweep")  # the commands that build a config
+
+
+def build_parser(backend_flags: bool = True) -> argparse.ArgumentParser:
+    """The parser of every command; ``backend_flags=False`` leaves out the backends' option flags (for a command
+    that builds no config, so that it imports no simulator)."""
     parser = _Parser(prog="td3drive", description="Visual TD3 driving agents with a health report you can trust.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    _add_train(sub)
+    _add_train(sub, backend_flags)
     _add_eval(sub)
-    _add_validate(sub)
-    _add_baseline(sub)
-    _add_sweep(sub)
+    _add_validate(sub, backend_flags)
+    _add_baseline(sub, backend_flags)
+    _add_sweep(sub, backend_flags)
     from td3drive.analysis import cli as analysis_cli
 
     analysis_cli.add_commands(sub)
@@ -137,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _overrides(args: argparse.Namespace) -> dict:
+    from td3drive.envs import flag_options
+
     return {
         "env.name": args.env,
         "env.scenario": args.scenario,
@@ -146,8 +158,7 @@ def _overrides(args: argparse.Namespace) -> dict:
         "training.checkpoint_freq": args.checkpoint_freq,
         "training.device": args.device,
         "training.save_replay": getattr(args, "save_replay", None),
-        "env.carla_host": args.carla_host,
-        "env.carla_port": args.carla_port,
+        **{f"env.{key}": getattr(args, key, None) for key, _, _ in flag_options()},
     }
 
 
@@ -418,7 +429,8 @@ def exit_code_of(e: BaseException) -> int | None:
 def main(argv: Sequence[str] | None = None) -> int:
     command = "td3drive"
     try:
-        args = build_parser().parse_args(argv)
+        words = list(sys.argv[1:] if argv is None else argv)
+        args = build_parser(backend_flags=not words or words[0] in RUN_COMMANDS).parse_args(words)
         command = f"td3drive {args.command}"
         if args.command in COMMANDS:
             return COMMANDS[args.command](args)

@@ -16,7 +16,7 @@ _spec.loader.exec_module(learning)
 
 
 def _leaves(cfg: Config) -> dict[str, object]:
-    return {f"{s}.{k}": v for s, sec in vars(cfg).items() for k, v in vars(sec).items()}
+    return {f"{s}.{k}": v for s, sec in cfg.to_dict().items() if isinstance(sec, dict) for k, v in sec.items()}
 
 
 @pytest.mark.parametrize("name", sorted(learning.VARIANTS))

@@ -46,3 +46,34 @@ def test_make_env_builds_the_named_backend_under_the_contract():
 def test_reading_the_registry_imports_no_simulator():
     code = "import sys, td3drive.envs, td3drive.config; print('gymnasium' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_each_backend_owns_its_options_and_a_key_of_another_backend_is_refused():
+    from td3drive.config import EnvConfig
+
+    assert envs.options_class("highway") is envs.options_class("racetrack") is not envs.options_class("carla")
+    assert envs.options_class("lanekeep") is envs.NoOptions
+    h = envs.build_env({"name": "highway", "target_speed": 25, "scenario": 1})
+    assert (h.target_speed, h.scenario, h.options.target_speed) == (25.0, 1, 25.0)
+    assert h.to_dict()["target_speed"] == 25.0 and "carla_host" not in h.to_dict()
+    assert h.with_options(target_speed=30.0).target_speed == 30.0 and h.target_speed == 25.0
+    with pytest.raises(AttributeError, match="backend 'highway' has no such option"):
+        h.carla_host
+    with pytest.raises(ConfigError, match="'env.carla_port': backend 'highway' has no such option \\(an option of "
+                                          "carla\\)"):
+        envs.build_env({"name": "highway", "carla_port": 2001})
+    with pytest.raises(ConfigError, match="'env.colour': backend 'lanekeep' has no such option \\(not an option "
+                                          "of any backend\\)"):
+        envs.build_env({"name": "lanekeep", "colour": 1})
+    with pytest.raises(ConfigError, match="'env.target_speed' = 0: must be a number > 0"):
+        envs.build_env({"name": "racetrack", "target_speed": 0})
+    assert EnvConfig(name="carracing", carracing_vector="full").options.carracing_vector == "full"
+
+
+def test_the_flags_the_fixed_keys_and_the_reference_come_from_the_declarations():
+    assert [(k, owners) for k, _, owners in envs.flag_options()] == [("carla_host", ["carla"]),
+                                                                     ("carla_port", ["carla"])]
+    assert envs.fixed_options() == ["env.name", "env.scenario", "env.action_repeat", "env.carracing_vector"]
+    rows = {(k, m.split(":")[0]) for k, _, _, m in envs.option_reference()}
+    assert ("env.target_speed", "highway/racetrack") in rows and ("env.route_length_m", "carla") in rows
+    assert ("env.route_length_m", "highway/racetrack") in rows and ("env.carla_host", "carla") in rows

@@ -48,8 +48,10 @@ def test_plan_validates_every_trial_config_before_anything_runs():
     cfg = trial_config(base, spec["settings"][0]["overrides"], 0, Resources(cpu=2))
     assert cfg.training.eval_workers == 3 and cfg.training.seed == 0 and cfg.logging.progress is False
     assert trial_config(base, {}, 5, Resources(cpu=2)).training.eval_workers == 2  # 0 = one per trial CPU
-    with pytest.raises(SweepError, match="two settings map to the directory"):
-        plan(base, {"env.carla_town": ["a/b", "a_b"]}, [0], Resources())
+    with pytest.raises(SweepError, match="two settings map to the directory"):  # a string option: CARLA's map
+        plan(build_config(sets=["env.name=carla"]), {"env.carla_town": ["a/b", "a_b"]}, [0], Resources())
+    with pytest.raises(SweepError, match="'env.carla_town': backend 'lanekeep' has no such option"):
+        plan(base, {"env.carla_town": ["Town01"]}, [0], Resources())
     with pytest.raises(SweepError, match="training.eval_freq 0 with max_timesteps 1000000 never evaluates"):
         plan(base.replace(**{"training.eval_freq": 0}), {}, [0], Resources())
     with pytest.raises(SweepError, match="--cpus-per-trial 0"):

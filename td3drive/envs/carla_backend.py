@@ -33,6 +33,7 @@ import math
 import os
 import queue
 import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import cv2
@@ -40,16 +41,42 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from td3drive.core.options import at_least, leaf, non_negative, positive
 from td3drive.envs.contract import IMAGE_SIZE, BackendUnavailable, throttle_brake_to_controls
 from td3drive.envs.geometry import to_ego_frame, wrap_angle
 
 if TYPE_CHECKING:
-    from td3drive.config import EnvConfig
+    from td3drive.envs import EnvConfig
 
 VECTOR_DIM = 13
 VECTOR_NAME = "route geometry"  # speed, offset and heading to the route, route points: no other vehicle, no light
 NPC_VEHICLES = {0: 20, 1: 50, 2: 100}
 SCENARIOS = {"carla": tuple(NPC_VEHICLES)}
+
+
+@dataclass(frozen=True)
+class CarlaOptions:
+    """CARLA's own ``env.*`` keys (the server, the map, the route, the reward's weights)."""
+
+    carla_host: str = leaf("localhost", None, "host of the CARLA server", flag=True)
+    carla_port: int = leaf(2000, positive(), "RPC port of the CARLA server", flag=True)
+    carla_servers: str | None = leaf(None, None, "with training.actors: the training servers, comma-separated "
+                                     "host:port, one collection actor each (evaluation keeps env.carla_host:"
+                                     "carla_port)")
+    carla_timeout: float = leaf(10.0, positive(), "seconds to wait for the server")
+    carla_town: str = leaf("Town01", None, "map")
+    carla_spawn_point: int = leaf(-1, at_least(-1), "ego spawn point index (-1: drawn from each episode's seed)")
+    carla_target_kmh: float = leaf(30.0, positive(), "speed the efficiency term aims for (km/h)")
+    route_length_m: float = leaf(1000.0, positive(), "metres along the planned route that complete it")
+    reward_efficiency: float = leaf(1.0, non_negative(), "weight of the efficiency (speed) term")
+    reward_centering: float = leaf(0.3, non_negative(), "weight of the lane-keeping penalty")
+    reward_comfort: float = leaf(0.1, non_negative(), "weight of the steering-change penalty")
+    collision_penalty: float = leaf(10.0, non_negative(), "penalty on a collision")
+    lane_invasion_penalty: float = leaf(1.0, non_negative(), "penalty per lane invasion")
+    reward_progress: float = leaf(1.0, non_negative(), "weight of progress along the route")
+
+
+OPTIONS = CarlaOptions
 # Every CARLA env drives the one synchronous-mode server: envs live in the training process, one at a time.
 SINGLE_PROCESS = True
 
@@ -93,10 +120,8 @@ def check_config(cfg: Any) -> None:
 
 def actor_env(cfg: EnvConfig, index: int, actors: int) -> EnvConfig:
     """The env options of collection actor ``index``: host and port of its own server from ``env.carla_servers``."""
-    import dataclasses
-
     host, port = parse_servers(cfg.carla_servers)[index]
-    return dataclasses.replace(cfg, carla_host=host, carla_port=port)
+    return cfg.with_options(carla_host=host, carla_port=port)
 FIXED_DELTA_S = 0.05
 CAMERA = {"image_size_x": "800", "image_size_y": "600", "fov": "90"}
 CAMERA_X_M, CAMERA_Z_M = 2.0, 1.5

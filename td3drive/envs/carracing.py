@@ -39,6 +39,7 @@ charge ``env.carracing_offroad_penalty`` for each frame off the road; evaluation
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 import gymnasium as gym
@@ -55,13 +56,34 @@ from gymnasium.envs.box2d.car_racing import (
 )
 from pygame import gfxdraw
 
+from td3drive.core.options import leaf, non_negative, one_of
 from td3drive.envs.contract import ThrottleBrakeAction, apply_contract
 from td3drive.envs.geometry import wrap_angle
 
 if TYPE_CHECKING:
-    from td3drive.config import EnvConfig
+    from td3drive.envs import EnvConfig
 
 VECTORS = {"proprio": 7, "full": 14}  # env.carracing_vector -> k
+
+
+@dataclass(frozen=True)
+class CarRacingOptions:
+    """CarRacing's own ``env.*`` keys."""
+
+    no_progress_frames: int = leaf(200, non_negative(),
+                                   "training episodes only: truncate after N frames without a new track tile (0 "
+                                   "disables; evaluation always keeps the stock rules)")
+    carracing_offroad_penalty: float = leaf(
+        0.0, non_negative(), "training episodes only: reward subtracted for each simulator frame with no wheel on "
+        "the road (0 disables; evaluation keeps the stock reward)")
+    carracing_vector: str = leaf(
+        "proprio", one_of(*VECTORS), "the ego vector: proprio (speed, yaw rate, steering, wheel spin: the "
+        "dashboard's sensors, k=7) or full (adds lateral offset, heading error and 5 waypoints: privileged road "
+        "geometry, k=14); camera frames only is agent.use_vector=false", fixed=True)
+    fast_render: bool = leaf(True, None, "vectorised road drawing (pixel-identical frames, ~2x faster steps)")
+
+
+OPTIONS = CarRacingOptions
 VECTOR_DIM = VECTORS["full"]  # the largest; vector_dim(cfg) gives the configured one
 SCENARIOS = {"carracing": (0,)}
 RGB_VIEW = True  # CarRacingEgo.rgb_view: the colour frame

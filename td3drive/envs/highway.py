@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
@@ -47,11 +48,12 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.wrappers import TimeLimit
 
+from td3drive.core.options import leaf, non_negative, opt, positive
 from td3drive.envs.contract import FRAME_STACK, IMAGE_SIZE, BackendUnavailable, BlankFrameCheck, EgoDictObservation
 from td3drive.envs.geometry import to_ego_frame, wrap_angle
 
 if TYPE_CHECKING:
-    from td3drive.config import EnvConfig
+    from td3drive.envs import EnvConfig
 
 VECTOR_DIM = 13
 VECTOR_NAME = "lane geometry"  # speed, lane offset and heading, waypoints: no other vehicle
@@ -67,6 +69,25 @@ TRAFFIC = {
     2: {"vehicles_count": 50, "vehicles_density": 1.5},  # heavy
 }
 SCENARIOS = {"highway": tuple(TRAFFIC), "racetrack": (0,)}
+
+
+@dataclass(frozen=True)
+class HighwayOptions:
+    """The ``env.*`` keys of highway and racetrack."""
+
+    policy_frequency: int = leaf(5, positive(), "agent actions per simulated second")
+    target_speed: float = leaf(20.0, positive(), "speed the reward aims for (m/s)")
+    route_length_m: float = leaf(1000.0, positive(), "metres along the lanes that complete the route")
+    max_steer_deg: float | None = leaf(None, opt(positive()),
+                                       "steering angle at |steer| = 1 (null: 5 highway, 15 racetrack)")
+    reward_progress: float = leaf(1.0, non_negative(), "weight of progress along the lane")
+    reward_centering: float = leaf(0.3, non_negative(), "weight of the lane-centring penalty")
+    reward_speed: float = leaf(0.3, non_negative(), "weight of the speed-near-target term")
+    collision_penalty: float = leaf(10.0, non_negative(), "penalty on a crash (terminates)")
+    offroad_penalty: float = leaf(10.0, non_negative(), "penalty for leaving the road (terminates)")
+
+
+OPTIONS = HighwayOptions
 RGB_VIEW = True  # HighwayEgo.rgb_view: the colour frame
 USES_ACTION_REPEAT = False  # the agent step is env.policy_frequency; env.action_repeat is ignored
 # Steering angle at |steer| = 1 when env.max_steer_deg is null. highway-env's own +-45 deg takes a

@@ -24,7 +24,7 @@ from gymnasium import spaces
 from td3drive.envs.contract import IMAGE_SIZE, apply_contract
 
 if TYPE_CHECKING:
-    from td3drive.config import EnvConfig
+    from td3drive.envs import EnvConfig
 
 VECTOR_DIM = 2
 VECTOR_NAME = "lane geometry"
