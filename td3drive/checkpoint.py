@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 import torch
 
+from td3drive import config_format
+from td3drive.core.errors import ConfigError
 from td3drive.core.files import atomic_file, atomic_write
 
 if TYPE_CHECKING:
@@ -179,6 +181,32 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
         ) from None
     if not isinstance(state, dict) or "agent" not in state or "config" not in state:
         raise CheckpointError(f"checkpoint '{p}': not a td3drive checkpoint")
+    return upgrade(state, p)
+
+
+FORMAT = 2  # of what a checkpoint holds (td3drive/run_state.py's capture)
+
+
+def upgrade(state: dict, path: Path) -> dict:
+    """``state`` in checkpoint :data:`FORMAT`, one format at a time (its config carries its own format,
+    read by td3drive/config_format.py when the config is built):
+
+    - format 1 (or none): the counters may predate the simulator-frame count, which was then agent steps x
+      the config's action repeat.
+    """
+    fmt = state.get("format", 1)
+    if not isinstance(fmt, int) or isinstance(fmt, bool) or not 1 <= fmt <= FORMAT:
+        raise CheckpointError(f"checkpoint '{path}': format {fmt!r}; this td3drive reads formats 1 to {FORMAT} (a "
+                              "newer td3drive wrote it, or the file is damaged)")
+    counters = state.get("counters")
+    if fmt == 1 and isinstance(counters, dict) and "frames" not in counters and "step" in counters:
+        config = state["config"] if isinstance(state["config"], dict) else {}
+        try:
+            repeat = config_format.upgrade(config).get("env", {}).get("action_repeat", 4)
+        except ConfigError:
+            repeat = 4  # the config's own check names what is wrong with it
+        state["counters"] = {**counters, "frames": counters["step"] * repeat}
+    state["format"] = FORMAT
     return state
 
 
@@ -248,7 +276,8 @@ def load_replay(path: Path) -> dict:
         raise
     except Exception as e:
         raise CheckpointError(f"replay file '{path}': cannot be loaded ({type(e).__name__})") from None
-    if not isinstance(state, dict) or "frames" not in state:
+    # A ReplayBuffer's contents hold its frames; a VectorReplay's, one such per env stream.
+    if not isinstance(state, dict) or not ("frames" in state or "streams" in state):
         raise CheckpointError(f"replay file '{path}': not a td3drive replay file")
     return state
 

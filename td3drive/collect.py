@@ -69,14 +69,14 @@ class Counters:
 
     def state_dict(self) -> dict:
         # Plain Python numbers: with vectorised collection they come from numpy arrays, and a numpy scalar
-        # is not loadable with weights_only (found by bench/fault_injection.py).
+        # is not loadable with weights_only.
         return {"step": int(self.step), "frames": int(self.frames), "episode": int(self.episode),
                 "episode_return": float(self.episode_return), "episode_length": int(self.episode_length),
                 "last_episode_return": float(self.last_episode_return)}
 
-    def load_state_dict(self, k: dict, action_repeat: int) -> None:
-        self.step, self.episode = k["step"], k["episode"]
-        self.frames = k.get("frames", self.step * action_repeat)  # checkpoints older than the frame count
+    def load_state_dict(self, k: dict) -> None:
+        """Counters of a checkpoint (an old one's frame count is filled in by td3drive.checkpoint.upgrade)."""
+        self.step, self.episode, self.frames = k["step"], k["episode"], k["frames"]
         self.episode_return, self.episode_length = k["episode_return"], k["episode_length"]
         self.last_episode_return = k["last_episode_return"]
 

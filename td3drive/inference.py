@@ -53,7 +53,7 @@ def load_agent(path: str | Path, device: str = "cpu") -> tuple[TD3, Config, int]
         raise
     except (ConfigError, ValueError) as e:  # the config it holds is not valid here (or names no backend)
         raise CheckpointError(f"checkpoint '{path}': {e}") from None
-    except (KeyError, TypeError, RuntimeError, AttributeError) as e:  # right keys, wrong contents
+    except (KeyError, TypeError, RuntimeError) as e:  # right keys, wrong contents
         raise CheckpointError(f"checkpoint '{path}': its contents are not a td3drive agent "
                               f"({type(e).__name__})") from None
 

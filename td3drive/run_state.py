@@ -15,10 +15,10 @@ if TYPE_CHECKING:
 
 
 def capture(trainer: Trainer) -> dict:
-    """What a checkpoint holds (``format`` 1): config, agent, counters, the open episode's actions and its
-    observation's checksum, every RNG, the replay's sampling RNG and the guard."""
+    """What a checkpoint holds (``format`` :data:`td3drive.checkpoint.FORMAT`): config, agent, counters, the
+    open episode's actions and its observation's checksum, every RNG, the replay's sampling RNG and the guard."""
     return {
-        "format": 1, "config": trainer.cfg.to_dict(), "agent": trainer.agent.state_dict(),
+        "format": checkpoint.FORMAT, "config": trainer.cfg.to_dict(), "agent": trainer.agent.state_dict(),
         "counters": trainer.c.state_dict(), "episode_actions": trainer.c.episode_actions_tensor(),
         "obs_checksum": obs_checksum(trainer.obs),
         "rng": {**checkpoint.capture_rng(), "trainer": trainer.rng.bit_generator.state},
@@ -56,7 +56,7 @@ def restore(trainer: Trainer) -> int:
     path, state = checkpoint.resume_state(trainer.run_dir, trainer.device, trainer.log)
     try:
         trainer.agent.load_state_dict(state["agent"])
-        trainer.c.load_state_dict(state["counters"], trainer.cfg.env.action_repeat)
+        trainer.c.load_state_dict(state["counters"])
         if not trainer.collector.restore(state["episode_actions"].numpy(), state["obs_checksum"]):
             trainer.log("[yellow]warning: the environment did not replay to the checkpointed state; "
                      "starting a new episode[/]")

@@ -99,3 +99,16 @@ def test_prune_keeps_the_newest_k_and_everything_not_named_step_n(tmp_path):
     assert not (d / "step_5.pt.sha256").exists()
     assert checkpoint.load(d / "last_good.pt") is not None  # its own link and checksum survive
     assert checkpoint.latest_path(tmp_path).resolve().name == "step_50.pt"
+
+
+def test_a_checkpoint_of_a_newer_format_is_refused_and_format_1_counters_get_their_frames(tmp_path):
+    from td3drive.checkpoint import FORMAT, upgrade
+
+    p = tmp_path / "new.pt"
+    torch.save({"format": FORMAT + 1, "agent": {}, "config": {}}, p)
+    with pytest.raises(checkpoint.CheckpointError, match=f"format {FORMAT + 1}; this td3drive reads formats 1 to"):
+        checkpoint.load(p)
+    old = upgrade({"agent": {}, "config": {"env": {"action_repeat": 2}}, "counters": {"step": 10}}, p)
+    assert old["counters"]["frames"] == 20 and old["format"] == FORMAT
+    kept = upgrade({"format": 1, "agent": {}, "config": {}, "counters": {"step": 10, "frames": 33}}, p)
+    assert kept["counters"]["frames"] == 33

@@ -1,6 +1,9 @@
+from pathlib import Path
+
 import numpy as np
 import torch
 
+from td3drive.checkpoint import upgrade
 from td3drive.collect import Collector, Counters, EpisodeEnd, add_reward_terms, obs_checksum
 from td3drive.config import build_config
 
@@ -36,12 +39,12 @@ def test_restore_replays_the_episode_to_the_saved_observation(tiny_sets):
     saved, actions, counters = obs_checksum(col.obs), np.stack(col.c.episode_actions), col.c.state_dict()
 
     again = collector(tiny_sets)
-    again.c.load_state_dict(counters, action_repeat=1)
+    again.c.load_state_dict(counters)
     assert again.restore(actions, saved) and obs_checksum(again.obs) == saved
     assert again.c.step == 4 and again.c.episode == 0 and len(again.c.episode_actions) == 4
 
     other = collector(tiny_sets)
-    other.c.load_state_dict(counters, action_repeat=1)
+    other.c.load_state_dict(counters)
     assert not other.restore(actions, saved ^ 1)  # not reached: a fresh next episode instead
     assert other.c.episode == 1 and other.c.episode_length == 0 and other.c.episode_actions == []
 
@@ -56,7 +59,8 @@ def test_counters_are_plain_numbers_and_actions_a_float_tensor():
     assert Counters().episode_actions_tensor().shape == (0, 2)
     old = {k: v for k, v in state.items() if k != "frames"}  # a checkpoint from before the frame count
     c2 = Counters()
-    c2.load_state_dict(old, action_repeat=4)
+    c2.load_state_dict(upgrade({"format": 1, "agent": {}, "config": {"env": {"action_repeat": 4}},
+                                "counters": old}, Path("old.pt"))["counters"])
     assert c2.frames == 12
 
 

@@ -363,8 +363,7 @@ class VectorReplay:
             b.set_rng_state(s)
 
     def state_dict(self) -> dict:
-        # "frames" marks a td3drive replay file for checkpoint.load_replay; the streams hold the data.
-        return {"frames": torch.zeros(0, dtype=torch.uint8), "streams": [b.state_dict() for b in self.buffers],
+        return {"streams": [b.state_dict() for b in self.buffers],
                 "sampler": self.rng.bit_generator.state}
 
     def load_state_dict(self, state: dict) -> None:

@@ -33,7 +33,7 @@ _GUARD = GuardConfig()  # the live guard's defaults are the report's: one place 
 class Thresholds:
     """Every threshold the rules read (CleanRL's ``Args``): a mistyped name fails at once."""
 
-    # gradient norms (pre-clip), as in the reference system and the live guard
+    # gradient norms (pre-clip), as the live guard and the trainer td3drive replaces log them
     grad_norm_warning: float = _GUARD.grad_norm_warning
     grad_norm_critical: float = _GUARD.grad_norm_critical
     grad_jump_factor: float = 100.0  # a norm this many times the median of all earlier ones is a jump ...

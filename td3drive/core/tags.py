@@ -1,13 +1,11 @@
 """TensorBoard tag names: the telemetry contract shared by the trainer and the analyzer.
 
 One place per fact (docs/ARCHITECTURE.md): the trainer writes these names and the analyzer reads them.
-Names follow the reference system so that its old runs can be analyzed too. This module imports
-nothing heavy so that ``td3drive.analysis`` can use it without torch.
+Names follow those of the CARLA TD3 trainer td3drive replaces (docs/ARCHITECTURE.md, "Tags"), so that its
+runs can be analyzed too. This module imports nothing heavy so that ``td3drive.analysis`` can use it without torch.
 """
 
 from __future__ import annotations
-
-GRAD_GROUPS: tuple[str, ...] = ("actor_cnn", "actor_mlp", "critic_cnn", "critic_mlp")
 
 
 def grad_norm(group: str) -> str:
@@ -32,7 +30,7 @@ Q2 = "train/q2_value"
 Q_PI = "train/q_pi"
 TARGET_Q = "train/target_q"
 TD_ERROR = "train/td_error"
-# Added to the reference system's tags: optimizer steps skipped so far because a loss or gradient was non-finite.
+# Optimizer steps skipped so far because a loss or gradient was non-finite.
 SKIPPED_UPDATES = "train/skipped_updates"
 
 EPISODE_REWARD = "train/episode_reward"
@@ -41,7 +39,7 @@ EPISODE_LENGTH = "train/episode_length"
 EVAL_MEAN_REWARD = "eval/mean_reward"
 EVAL_MEAN_LENGTH = "eval/mean_length"
 EVAL_SUCCESS_RATE = "eval/success_rate"
-# Route backends only (td3drive/metrics.py): added to the reference system's tags.
+# Route backends only (td3drive/metrics.py).
 EVAL_ROUTE_COMPLETION = "eval/route_completion"
 EVAL_COLLISIONS_PER_KM = "eval/collisions_per_km"
 EVAL_LANE_INVASIONS_PER_KM = "eval/lane_invasions_per_km"
@@ -88,11 +86,11 @@ def env_reward(term: str) -> str:
 ENV_STEPS_PER_S = "progress/env_steps_per_s"
 UPDATES_PER_S = "progress/updates_per_s"
 BUFFER_SIZE = "progress/buffer_size"
-# Added to the reference system's tags: simulator frames so far (agent steps x action repeat, fewer at episode ends),
+# Simulator frames so far (agent steps x action repeat, fewer at episode ends),
 # the x axis published CarRacing results use; and the current exploration noise std.
 FRAMES = "progress/frames"
 EXPLORATION_STD = "progress/exploration_std"
-# Added to the reference system's tags: evaluations skipped so far because a newer policy snapshot replaced them
+# Evaluations skipped so far because a newer policy snapshot replaced them
 # while the asynchronous evaluator was still busy (written when one is skipped).
 EVALS_SKIPPED = "progress/evals_skipped"
 # Collection on Ray actors (training.actors; td3drive/collect_ray.py), at each log point: the mean policy lag of
@@ -103,13 +101,3 @@ POLICY_LAG = "collect/policy_lag"
 LEARNER_WAIT = "collect/learner_wait_fraction"
 ACTOR_RESTARTS = "collect/actor_restarts"
 DROPPED_EPISODES = "collect/dropped_episodes"
-
-# Tags written only on updates that trained the actor (delayed policy updates).
-ACTOR_UPDATE_TAGS: tuple[str, ...] = (
-    ACTOR_LOSS,
-    Q_PI,
-    grad_norm("actor_cnn"),
-    grad_norm("actor_mlp"),
-    grad_norm_clipped("actor_cnn"),
-    grad_norm_clipped("actor_mlp"),
-)

@@ -13,7 +13,6 @@ import signal
 GO = "GO"
 GO_WITH_WARNINGS = "GO WITH WARNINGS"
 NO_GO = "NO-GO"
-VERDICTS = (GO, GO_WITH_WARNINGS, NO_GO)
 
 EXIT_OK = 0
 EXIT_NO_GO = 1  # the report says NO-GO, the guard stopped the run, or a sweep trial failed

@@ -41,7 +41,7 @@ def rule_learning(d: RunData) -> Outcome:
              else None, "source": budget.source, "threshold": th.min_updates_per_step},
             ("Far too few updates for the data: Spinning Up's TD3 locks the ratio of gradient steps to env steps "
              "at 1 (it runs update_every updates every update_every steps), and SB3's TD3 defaults to "
-             "train_freq=1, gradient_steps=1, also 1. The reference system's 0.02 (train_freq 50, "
+             "train_freq=1, gradient_steps=1, also 1. One update per 50 env steps (0.02: train_freq 50, "
              f"gradient_steps 1) is 50x below them. This run: {budget.per_step:.3g}. Raise gradient_steps or "
              "lower train_freq.") if low else
             "Updates per env step and total updates (Spinning Up and SB3 TD3 both run 1 update per env step).",

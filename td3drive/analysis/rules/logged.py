@@ -12,7 +12,7 @@ ALERT_SEVERITY = {tag: CRITICAL for tag in STOP_BY_DEFAULT}
 
 
 def rule_alerts(d: RunData) -> Outcome:
-    """Alerts the live guard (ours, or the reference system's) wrote as 0/1 series."""
+    """Alerts the live guard (td3drive's, or those of the trainer it replaces) wrote as 0/1 series."""
     series, out = d.series, []
     for tag in tags.ALERTS:
         if tag not in series:
