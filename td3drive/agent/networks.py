@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from td3drive.core.spec import ACTION_DIM, FRAME_STACK, IMAGE_SIZE
+
 VECTOR_FEATURES = 64
 
 
@@ -27,7 +29,8 @@ class NatureCNN(nn.Module):
     convolutions, so the heads never read features that drift in scale.
     """
 
-    def __init__(self, in_channels: int = 4, features_dim: int = 512, image_size: int = 84, trunk: str = "relu"):
+    def __init__(self, in_channels: int = FRAME_STACK, features_dim: int = 512, image_size: int = IMAGE_SIZE,
+                 trunk: str = "relu"):
         super().__init__()
         self.convs = nn.Sequential(
             nn.Conv2d(in_channels, 32, 8, stride=4), nn.ReLU(),
@@ -81,7 +84,7 @@ class Encoder(nn.Module):
 class Actor(nn.Module):
     """Deterministic policy ``a = tanh(head(features))``; owns an encoder only in ``separate`` mode."""
 
-    def __init__(self, feature_dim: int, hidden_dim: int, action_dim: int = 2, encoder: Encoder | None = None):
+    def __init__(self, feature_dim: int, hidden_dim: int, action_dim: int = ACTION_DIM, encoder: Encoder | None = None):
         super().__init__()
         self.encoder = encoder
         self.head = mlp(feature_dim, hidden_dim, action_dim)
@@ -93,7 +96,7 @@ class Actor(nn.Module):
 class Critic(nn.Module):
     """One encoder feeding twin Q heads (Fujimoto et al. 2018: clipped double Q)."""
 
-    def __init__(self, encoder: Encoder, hidden_dim: int, action_dim: int = 2):
+    def __init__(self, encoder: Encoder, hidden_dim: int, action_dim: int = ACTION_DIM):
         super().__init__()
         self.encoder = encoder
         self.q1 = mlp(encoder.out_dim + action_dim, hidden_dim, 1)

@@ -22,6 +22,7 @@ from td3drive.agent.networks import Actor, Critic, Encoder, parameter_groups
 from td3drive.agent.replay import Batch
 from td3drive.config import AgentConfig
 from td3drive.core import tags
+from td3drive.core.spec import ACTION_DIM
 
 
 def smoothed_target_action(target_action: torch.Tensor, policy_noise: float, noise_clip: float) -> torch.Tensor:
@@ -45,7 +46,8 @@ def clipped_double_q_target(
 class TD3:
     """The agent: networks, targets, optimizers and the update rule. Knows nothing about envs."""
 
-    def __init__(self, vector_dim: int, cfg: AgentConfig, device: torch.device | str = "cpu", action_dim: int = 2):
+    def __init__(self, vector_dim: int, cfg: AgentConfig, device: torch.device | str = "cpu",
+                 action_dim: int = ACTION_DIM):
         self.cfg = cfg
         self.device = torch.device(device)
         self.separate = cfg.encoder == "separate"

@@ -19,8 +19,7 @@ from gymnasium.wrappers import (
     TimeLimit,
 )
 
-IMAGE_SIZE = 84
-FRAME_STACK = 4
+from td3drive.core.spec import FRAME_STACK, IMAGE_SIZE  # the contract's sizes (backends import them from here)
 
 
 class BackendUnavailable(RuntimeError):
