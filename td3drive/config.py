@@ -18,6 +18,7 @@ import yaml
 from td3drive.config_format import FORMAT, upgrade
 from td3drive.core.errors import ConfigError
 from td3drive.core.files import atomic_write
+from td3drive.core.guard_options import GuardConfig
 from td3drive.core.options import (
     at_least,
     build,
@@ -140,29 +141,6 @@ class TrainingConfig:
 class LoggingConfig:
     log_freq: int = leaf(100, positive(), "write train/gradient/progress scalars every N env steps")
     progress: bool = leaf(True, None, "show the rich progress bar")
-
-
-@dataclass(frozen=True)
-class GuardConfig:
-    enabled: bool = leaf(True, None, "check every update's telemetry and raise alerts (td3drive/guard.py)")
-    grad_norm_warning: float = leaf(50_000.0, positive(), "pre-clip gradient norm warning threshold")
-    grad_norm_critical: float = leaf(100_000.0, positive(), "pre-clip gradient norm critical threshold")
-    grad_norm_window: int = leaf(20, positive(),
-                                  "updates over which each group's pre-clip norm is judged, by its median: one "
-                                  "outlier batch, which clipping absorbs, is not an explosion (1: each update)")
-    q_abs_max: float = leaf(10_000.0, positive(), "mean |Q1| or |Q2| on a batch above this is an explosion")
-    actor_loss_growth: float = leaf(10.0, positive(), "actor loss beyond this factor of its early level (and rising)")
-    actor_loss_floor: float = leaf(1.0, positive(), "early actor-loss level is at least this (initial Q is ~0)")
-    actor_loss_window: int = leaf(50, positive(),
-                                   "actor updates that set the early level, and over which the rise is fitted")
-    actor_loss_rate: float = leaf(1.5, positive(),
-                                   "... and the mean |actor loss| of the last window at least this factor of the "
-                                   "window before (a divergence multiplies fast; learning moves Q slowly)")
-    on_non_finite: str = leaf("stop", one_of("warn", "stop"), "policy of the non_finite alert")
-    on_gradient_critical: str = leaf("stop", one_of("warn", "stop"), "policy of gradient_explosion_critical")
-    on_gradient_warning: str = leaf("warn", one_of("warn", "stop"), "policy of gradient_explosion_warning")
-    on_q_value_explosion: str = leaf("warn", one_of("warn", "stop"), "policy of q_value_explosion")
-    on_actor_loss_divergence: str = leaf("warn", one_of("warn", "stop"), "policy of actor_loss_divergence")
 
 
 @dataclass(frozen=True)

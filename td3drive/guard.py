@@ -33,21 +33,8 @@ from typing import Mapping
 
 import numpy as np
 
-from td3drive.config import GuardConfig
 from td3drive.core import tags
-
-# alert tag -> the config key that holds its policy
-POLICY_KEYS: dict[str, str] = {
-    tags.ALERT_NON_FINITE: "on_non_finite",
-    tags.ALERT_GRAD_CRITICAL: "on_gradient_critical",
-    tags.ALERT_GRAD_WARNING: "on_gradient_warning",
-    tags.ALERT_Q_EXPLOSION: "on_q_value_explosion",
-    tags.ALERT_ACTOR_DIVERGENCE: "on_actor_loss_divergence",
-}
-# The alerts that stop a run by default (their default policy is "stop"): the report rates them critical.
-STOP_BY_DEFAULT: frozenset[str] = frozenset(
-    t for t, key in POLICY_KEYS.items() if getattr(GuardConfig(), key) == "stop"
-)
+from td3drive.core.guard_options import POLICY_KEYS, GuardConfig
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from td3drive.config import GuardConfig
+from td3drive.core.guard_options import GuardConfig
 
 _GUARD = GuardConfig()  # the live guard's defaults are the report's: one place for each threshold
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from td3drive.analysis.rules.base import CRITICAL, WARNING, Finding, Outcome, RunData, _finite
 from td3drive.core import tags
-from td3drive.guard import STOP_BY_DEFAULT
+from td3drive.core.guard_options import STOP_BY_DEFAULT
 
 # Alerts that stop a run by default are critical in the report; the others warn.
 ALERT_SEVERITY = {tag: CRITICAL for tag in STOP_BY_DEFAULT}
