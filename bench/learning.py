@@ -67,9 +67,14 @@ VARIANTS = {
     "gamma995": ["agent.gamma=0.995"],
 }
 CONFIGS = ("default", "constant", "reference", "sb3", *VARIANTS)
-LABELS = {"default": "td3drive default", "constant": "td3drive, constant exploration std 0.1 (the former default)",
-          "reference": "reference recipe (examples/reference.yaml)", "sb3": "SB3 TD3 CnnPolicy, SB3 defaults",
-          **{name: "td3drive default, " + " ".join(sets) for name, sets in VARIANTS.items()}}
+# Every label names the observation the policy read (camera + which vector, or camera only).
+LABELS = {"default": "td3drive default (camera + proprio vector)",
+          "constant": "td3drive, constant exploration std 0.1 (camera + proprio vector)",
+          "reference": "reference recipe (examples/reference.yaml; camera + proprio vector)",
+          "sb3": "SB3 TD3 CnnPolicy, SB3 defaults (camera only)",
+          **{name: f"td3drive default, {' '.join(sets)} (camera + proprio vector)" for name, sets in VARIANTS.items()},
+          "pixels": "td3drive default, agent.use_vector=false (camera only)",
+          "fullvector": "td3drive default, env.carracing_vector=full (camera + full vector)"}
 TICK_S = 5.0  # how often a running budget is checked
 PAUSE_SLACK_S = 10.0  # a tick this much longer than TICK_S means the process group was stopped
 
