@@ -33,7 +33,7 @@ from typing import Mapping
 
 import numpy as np
 
-from td3drive.core import tags
+from td3drive.core import divergence, tags
 from td3drive.core.guard_options import POLICY_KEYS, GuardConfig
 
 
@@ -43,13 +43,6 @@ class Alert:
     step: int  # env step of the update that raised it
     message: str  # one line: what, how much, against which threshold
     stop: bool  # the policy for this alert is "stop"
-
-
-def _rising(values: np.ndarray) -> bool:
-    """Least-squares slope of log|v| against index is positive."""
-    y = np.log(np.maximum(np.abs(values), 1e-12))
-    x = np.arange(len(y), dtype=np.float64)
-    return len(y) >= 3 and float(np.polyfit(x, y, 1)[0]) > 0
 
 
 class Guard:
@@ -74,7 +67,7 @@ class Guard:
         """Reference |actor loss|; None until ``actor_loss_window`` actor updates have been seen."""
         if len(self.early) < self.cfg.actor_loss_window:
             return None
-        return max(float(np.median(self.early)), self.cfg.actor_loss_floor)
+        return divergence.early_level(np.array(self.early), self.cfg.actor_loss_floor)
 
     def _actor_loss(self, value: float) -> str | None:
         v = abs(value)
@@ -85,9 +78,9 @@ class Guard:
         w = max(3, self.cfg.actor_loss_window)
         if early is None or v <= self.cfg.actor_loss_growth * early or len(self.recent) < 2 * w:
             return None
-        recent = np.array(self.recent)
-        rate = float(recent[w:].mean() / max(recent[:w].mean(), 1e-12))
-        if not _rising(recent[w:]) or rate < self.cfg.actor_loss_rate:
+        recent = np.array(self.recent)  # exactly 2 w values: the window before and the last one
+        rate = divergence.window_ratio(recent, w, 1e-12)
+        if divergence.log_trend(np.arange(w), recent[w:])[0] <= 0 or rate < self.cfg.actor_loss_rate:
             return None
         return (f"|{tags.ACTOR_LOSS}| = {v:.4g} is {v / early:.3g}x its early level {early:.4g} "
                 f"(threshold {self.cfg.actor_loss_growth:g}x) and rising {rate:.3g}x per {w} actor updates")

@@ -8,20 +8,7 @@ import numpy as np
 from td3drive.analysis.criteria import Thresholds
 from td3drive.analysis.events import Series
 from td3drive.analysis.rules.base import CRITICAL, INFO, WARNING, Finding, Outcome, RunData, _finite, _r, _window, row
-from td3drive.core import tags
-
-
-def _exp_fit(steps: np.ndarray, v: np.ndarray) -> tuple[float, float]:
-    """Slope (per step) and R^2 of a least-squares line through log|v| against step."""
-    y = np.log(np.maximum(np.abs(v), 1e-12))
-    x = steps.astype(np.float64)
-    if len(x) < 3 or np.ptp(x) == 0:
-        return 0.0, 0.0
-    slope, intercept = np.polyfit(x, y, 1)
-    resid = y - (slope * x + intercept)
-    ss_tot = float(((y - y.mean()) ** 2).sum())
-    r2 = 1.0 - float((resid**2).sum()) / ss_tot if ss_tot > 0 else 0.0
-    return float(slope), r2
+from td3drive.core import divergence, tags
 
 
 def _q_scale(series: dict[str, Series]) -> tuple[float | None, list[float] | None]:
@@ -50,13 +37,13 @@ def _actor_divergence(series: dict[str, Series], th: Thresholds) -> tuple[list[F
     if len(v) < th.min_points:
         return [], None
     w = _window(len(v))
-    early = max(float(np.median(np.abs(v[:w]))), th.actor_loss_floor)
+    # The criterion's maths is the live guard's (td3drive/core/divergence.py), over the logged series.
+    early = divergence.early_level(v[:w], th.actor_loss_floor)
     final = float(np.abs(v[-w:]).mean())
     growth = final / early
-    slope, r2 = _exp_fit(steps[w // 2 :], v[w // 2 :])
+    slope, r2 = divergence.log_trend(steps[w // 2 :], v[w // 2 :])
     # Still growing at the end: a loss that rose to a plateau (Q settling at its true scale) is not diverging.
-    before = max(float(np.abs(v[-2 * w : -w]).mean()), th.actor_loss_floor)
-    continued = final / before
+    continued = divergence.window_ratio(v, w, th.actor_loss_floor)
     if not (growth > th.actor_loss_growth and slope > 0 and r2 >= th.exponential_fit_r2
             and continued > th.actor_loss_continued_growth):
         return [], growth
