@@ -146,20 +146,19 @@ def build_parser(backend_flags: bool = True) -> argparse.ArgumentParser:
     return parser
 
 
-def _overrides(args: argparse.Namespace) -> dict:
+def _flag_keys() -> dict[str, str]:
+    """Each config-building flag (its argparse name) -> the config key it sets: the one list of them (the
+    backends' flags come from their options)."""
     from td3drive.envs import flag_options
 
-    return {
-        "env.name": args.env,
-        "env.scenario": args.scenario,
-        "training.seed": getattr(args, "seed", None),
-        "training.max_timesteps": getattr(args, "max_timesteps", None),
-        "training.eval_freq": args.eval_freq,
-        "training.checkpoint_freq": args.checkpoint_freq,
-        "training.device": args.device,
-        "training.save_replay": getattr(args, "save_replay", None),
-        **{f"env.{key}": getattr(args, key, None) for key, _, _ in flag_options()},
-    }
+    return {"env": "env.name", "scenario": "env.scenario", "seed": "training.seed",
+            "max_timesteps": "training.max_timesteps", "eval_freq": "training.eval_freq",
+            "checkpoint_freq": "training.checkpoint_freq", "device": "training.device",
+            "save_replay": "training.save_replay", **{key: f"env.{key}" for key, _, _ in flag_options()}}
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    return {key: getattr(args, name, None) for name, key in _flag_keys().items()}
 
 
 def _fresh_dir(given: str | None, cfg, command: str, prefix: str = "", resumable: bool = True) -> Path:
@@ -365,23 +364,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     try:
         if args.resume:
-            given = [
-                f"--{k.replace('_', '-')}"
-                for k in (
-                    "run_dir",
-                    "config",
-                    "grid",
-                    "set",
-                    "env",
-                    "scenario",
-                    "max_timesteps",
-                    "eval_freq",
-                    "checkpoint_freq",
-                    "device",
-                    "criteria",
-                )
-                if getattr(args, k) not in (None, [])
-            ]
+            given = [f"--{k.replace('_', '-')}" for k in ("run_dir", "config", "grid", "set", "criteria", *_flag_keys())
+                     if getattr(args, k, None) is not None and getattr(args, k, None) != []]
             if given:
                 raise UsageError(f"td3drive sweep: --resume DIR takes its config, grid and seeds from DIR; "
                                  f"do not combine it with {', '.join(given)}")
