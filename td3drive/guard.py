@@ -15,8 +15,8 @@ Alerts (tags of docs/ARCHITECTURE.md, thresholds from the ``guard:`` config sect
   median over the first ``actor_loss_window`` actor updates, floored at ``actor_loss_floor``) while
   log|actor loss| is rising over the last ``actor_loss_window`` actor updates, and fast: the mean of
   the last ``actor_loss_window`` is at least ``actor_loss_rate`` times the mean of the window before.
-  This is the failure the CARLA trainer td3drive replaces did not alert on (-250 to -2.7e9 with small gradient norms): it does
-  not depend on gradients at all. The rate condition tells it from learning: the actor loss is
+  This is the failure the CARLA trainer td3drive replaces did not alert on (-250 to -2.7e9 with small
+  gradient norms): it does not depend on gradients at all. The rate condition tells it from learning: the actor loss is
   -Q1(s, pi(s)) and grows with Q while a learning agent's values move from ~0 to their true scale
   (the first CarRacing agent that drove: ~0.05 to ~240 over ~17,000 actor updates, about 1.03x per 50),
   where a divergence multiplies within tens of updates.

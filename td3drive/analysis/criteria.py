@@ -7,7 +7,8 @@ A criteria file has up to three sections, applied in this order (later wins)::
     stages:   {"5000": {...}, "50000": {...}}
 
 A stage (``analyze --stage N``, every stage of ``td3drive validate``) starts from the built-in stage
-criteria (the GO/NO-GO criteria of the CARLA trainer's validation report td3drive replaces): pre-clip gradient norms under 10,000, |Q| under 1,000,
+criteria (those of the validation report of the CARLA trainer td3drive replaces): pre-clip gradient
+norms under 10,000, |Q| under 1,000,
 actor loss and Q stable, and a mean episode length no shorter than a per-backend fraction of
 ``env.max_episode_frames``. Under a stage every criterion of the matrix is a gate: one that fails
 makes the verdict NO-GO.
@@ -82,7 +83,8 @@ DEFAULTS: dict[str, float] = dataclasses.asdict(Thresholds())
 GUARD_KEYS = ("grad_norm_warning", "grad_norm_critical", "q_abs_max", "actor_loss_growth", "actor_loss_floor")
 
 
-# The stage criteria of the validation report td3drive replaces, applied to every stage unless a criteria file says otherwise.
+# The stage criteria of the validation report td3drive replaces, for every stage unless a criteria file says
+# otherwise.
 STAGE_DEFAULTS: dict[str, float] = {"grad_norm_warning": 10_000.0, "q_abs_max": 1_000.0}
 
 
