@@ -65,6 +65,9 @@ VARIANTS = {
     # longer horizon under which the lap's completion weighs more.
     "offroad": ["env.carracing_offroad_penalty=1.0"],
     "gamma995": ["agent.gamma=0.995"],
+    # Collection on two Ray actors (td3drive/collect_ray.py) instead of in the trainer's process: the same
+    # recipe at equal frames, so that the learning cost of acting with broadcast, lagging weights shows.
+    "actors2": ["training.actors=2"],
 }
 CONFIGS = ("default", "constant", "reference", "sb3", *VARIANTS)
 # Every label names the observation the policy read (camera + which vector, or camera only).
