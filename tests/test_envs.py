@@ -77,3 +77,21 @@ def test_the_flags_the_fixed_keys_and_the_reference_come_from_the_declarations()
     rows = {(k, m.split(":")[0]) for k, _, _, m in envs.option_reference()}
     assert ("env.target_speed", "highway/racetrack") in rows and ("env.route_length_m", "carla") in rows
     assert ("env.route_length_m", "highway/racetrack") in rows and ("env.carla_host", "carla") in rows
+
+
+def test_a_new_backend_is_one_module_and_one_registry_line_options_and_flags_included(monkeypatch, capsys):
+    from td3drive import cli
+
+    monkeypatch.setitem(envs.BACKENDS, "toy", "tests.toy_backend")
+    cfg = build_config(sets=["env.toy_gain=2.5"], overrides={"env.name": "toy", "env.scenario": 1})
+    assert (cfg.env.name, cfg.env.scenario, cfg.env.toy_gain, cfg.env.toy_server) == ("toy", 1, 2.5, "toyhost")
+    with pytest.raises(ConfigError, match="'env.toy_gain' = 0: must be a number > 0"):
+        build_config(sets=["env.name=toy", "env.toy_gain=0"])
+    with pytest.raises(ConfigError, match="'env.toy_gain': backend 'carracing' has no such option \\(an option of toy"):
+        build_config(sets=["env.toy_gain=2"])
+    assert any(k == "env.toy_gain" and m.startswith("toy: ") for k, _, _, m in envs.option_reference())
+    args = cli.build_parser().parse_args(["train", "--env", "toy", "--toy-server", "sim7"])
+    assert cli._overrides(args)["env.toy_server"] == "sim7"
+    env = envs.make_env(cfg)
+    assert env.reset(seed=0)[0]["vector"].shape == (2,)
+    env.close()

@@ -76,7 +76,7 @@ class EnvConfig:
     AttributeError naming it. ``EnvConfig(name="carracing", carracing_vector="full")`` builds the backend's
     options from keyword values (validated; the others take their defaults)."""
 
-    name: str = leaf("carracing", one_of(*BACKENDS),
+    name: str = leaf("carracing", (lambda v: v in BACKENDS, one_of(*BACKENDS)[1]),  # BACKENDS read at each check
                      "backend: carracing (gymnasium CarRacing-v3), lanekeep (tiny built-in visual task), "
                      "highway / racetrack (highway-env, extra `highway`), carla (a CARLA server, extra `carla`); "
                      "each has its own env.* options below", fixed=True)
