@@ -41,7 +41,8 @@ class _Parser(argparse.ArgumentParser):
 def _add_run_options(p: argparse.ArgumentParser, seed: bool = True, backend_flags: bool = True) -> None:
     """Options shared by train, validate, baseline and sweep: what to train and with which config;
     ``backend_flags``: also the backends' option flags (reading them imports every backend's module)."""
-    from td3drive.envs import BACKENDS
+    from td3drive.core.options import value_type
+    from td3drive.envs import BACKENDS, flag_options, options_class
 
     p.add_argument("--env", help=f"backend: {', '.join(BACKENDS)} (default: {next(iter(BACKENDS))})")
     p.add_argument("--scenario", type=int,
@@ -56,9 +57,6 @@ def _add_run_options(p: argparse.ArgumentParser, seed: bool = True, backend_flag
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key (repeatable)"
     )
     p.add_argument("--device", help="auto, cpu or cuda")
-    from td3drive.core.options import value_type
-    from td3drive.envs import flag_options, options_class
-
     for key, f, owners in flag_options() if backend_flags else []:  # the backend options declared flag=True
         p.add_argument("--" + key.replace("_", "-"), type=value_type(options_class(owners[0]), key)[0],
                        help=f"{'/'.join(owners)}: {f.metadata['doc']} (default {f.default})")
@@ -365,7 +363,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     try:
         if args.resume:
             given = [f"--{k.replace('_', '-')}" for k in ("run_dir", "config", "grid", "set", "criteria", *_flag_keys())
-                     if getattr(args, k, None) is not None and getattr(args, k, None) != []]
+                     if (value := getattr(args, k, None)) is not None and value != []]
             if given:
                 raise UsageError(f"td3drive sweep: --resume DIR takes its config, grid and seeds from DIR; "
                                  f"do not combine it with {', '.join(given)}")

@@ -106,9 +106,11 @@ class EnvConfig:
         options = self.__dict__.get("options")
         if key.startswith("__") or options is None:
             raise AttributeError(key)
-        if key in {f.name for f in dataclasses.fields(options)}:
+        try:
             return getattr(options, key)
-        raise AttributeError(f"env option {key!r}: backend {self.__dict__.get('name')!r} has no such option")
+        except AttributeError:
+            raise AttributeError(f"env option {key!r}: backend {self.__dict__.get('name')!r} has no such option") \
+                from None
 
     def with_options(self, **values: Any) -> "EnvConfig":
         """A copy with backend options changed (``with_options(carla_port=2002)``)."""
@@ -135,8 +137,8 @@ def build_env(data: Mapping[str, Any], prefix: str = "env.") -> EnvConfig:
         allowed = ", ".join(sorted(common | set(keys(cls))))
         raise ConfigError(f"config key '{prefix}{key}': backend '{name}' has no such option ({where}); allowed "
                           f"keys for {name}: {allowed}")
-    base = build(EnvConfig, {k: v for k, v in data.items() if k in common}, prefix)
-    return dataclasses.replace(base, options=build(cls, own, prefix))
+    values = {k: check_value(EnvConfig, k, v, prefix + k) for k, v in data.items() if k in common}
+    return EnvConfig(**values, options=build(cls, own, prefix))
 
 
 def option_reference() -> list[tuple[str, Any, str, str]]:
