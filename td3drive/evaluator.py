@@ -56,13 +56,15 @@ class SyncEvaluator:
 
 
 def make_evaluator(cfg: Config, vector_dim: int) -> Evaluator | None:
-    """The evaluator a training run of ``cfg`` uses; None when ``training.eval_freq`` is 0."""
+    """The evaluator a training run of ``cfg`` uses; None when no evaluation falls within the run
+    (``training.eval_freq`` 0, or beyond ``max_timesteps`` without ``eval_at_start``): an idle evaluation
+    process would still cost its start (a torch import on the other core) and its close (0.7 s)."""
     from functools import partial
 
     from td3drive.envs import make_env, single_process
 
     t = cfg.training
-    if t.eval_freq <= 0:
+    if t.eval_freq <= 0 or (t.eval_freq > t.max_timesteps and not t.eval_at_start):
         return None
     if single_process(cfg.env.name):
         # In-process: the evaluation env ticks the same server as the training env.

@@ -11,6 +11,7 @@ checkpoint (``training.replay_on_stop``), so stopping a run and resuming it late
 from __future__ import annotations
 
 import signal
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -34,6 +35,7 @@ from td3drive.evaluator import make_evaluator
 from td3drive.guard import Guard
 from td3drive.last_good import LastGood
 from td3drive.run_log import RunLog
+from td3drive.timing import PhaseClock, summary_line
 
 # soft_wrap: a line is never broken at the terminal's width, which for a log file (no terminal) rich takes as
 # 80 columns and so split evaluation lines mid-text (`grep 'eval at'` then missed their end).
@@ -83,6 +85,7 @@ class Trainer:
         # Signals are caught from the first moment: one that arrives while the workers start still ends
         # the run with a checkpoint and a report (train() checks the flag before its first step).
         self._old_handlers = catch_stop_signals(self._handle_signal)
+        self.clock = PhaseClock()  # where the wall-clock time goes (timing.json); the start-up counts from here
         self._stop_signal: int | None = take_early_stop_signal()  # one that came while modules imported
         try:
             self._build(resume)
@@ -163,9 +166,13 @@ class Trainer:
     def step(self) -> None:
         """One env step (``num_envs`` with vectorised collection), its storage, and whatever updates,
         logging, evaluation and checkpoint fall on it (each on every multiple of its frequency crossed)."""
-        prev, t = self.c.step, self.cfg.training
-        acts = self.collector.acts_itself
-        self.collector.send(None if acts else self._behaviour_actions(self.collector.action_shape))
+        prev, t, clock = self.c.step, self.cfg.training, self.clock
+        clock.first_step()
+        t0 = time.perf_counter()
+        actions = None if self.collector.acts_itself else self._behaviour_actions(self.collector.action_shape)
+        t0 = clock.add("act", t0)
+        self.collector.send(actions)
+        t0 = clock.add("env", t0)
         # Env processes (num_envs > 1) step while this process runs the updates owed for the step: those
         # sample the transitions stored up to the previous step. On a GPU a third of the trainer's time was
         # spent waiting for the envs' step (py-spy, docs/BENCHMARKS.md section 12b).
@@ -175,21 +182,27 @@ class Trainer:
                 if not self._update():
                     stopped = True
                     break
+        t0 = clock.add("update", t0)
         for end in self.collector.receive():
             self.run_log.episode(end)
             self.c.last_episode_return = end.ret
+        t0 = clock.add("env", t0)
         if stopped:
             self._log_point()  # the stopping update's alerts; no evaluation or checkpoint of this state
+            clock.add("log", t0)
             return
         if self.every_log(prev, self.c.step):
             self._log_point()
+        t0 = clock.add("log", t0)
         if self.evaluator is not None:
             if self.every_eval(prev, self.c.step):
                 self.run_log.frames_at_eval[self.c.step] = self.c.frames
                 self.evaluator.submit(self.c.step, self.agent, self._ablation_due())
             self._record_evaluations(self.evaluator.poll())
+            t0 = clock.add("evaluate", t0)
         if self.every_checkpoint(prev, self.c.step):
             self.save_checkpoint()
+            clock.add("checkpoint", t0)
 
     def _ablation_due(self) -> bool:
         """This evaluation also runs the input ablations: the first one at or after each ablation_freq steps."""
@@ -231,6 +244,7 @@ class Trainer:
                     if self.every_log(prev, self.c.step):
                         alerts = self.guard.summary() if self.guard is not None else ""
                         progress.update(task, completed=self.c.step, info=self.run_log.progress_info(self.c, alerts))
+            self.clock.last_step()
             if self._guard_stopped():
                 guard_stop = self.last_good.guard_stop(self.guard)
             else:
@@ -242,7 +256,9 @@ class Trainer:
                     self._record_evaluations(self.evaluator.drain())
         finally:
             self._close()
-        return self._finish(guard_stop)
+        result = self._finish(guard_stop)
+        self.log(summary_line(self.clock.finish(self.run_dir, self.c.step, self.agent.total_it)))
+        return result
 
     def _close(self) -> None:
         restore_handlers(self._old_handlers)

@@ -200,8 +200,14 @@ def test_sigterm_checkpoints_and_exits_143(tmp_path):
 def test_normal_end_writes_the_report_and_returns_its_verdict(tmp_path, tiny_sets):
     import json
 
-    result = train(cfg_with(tiny_sets, "training.max_timesteps=200"), tmp_path / "r")
+    logged = []
+    result = train(cfg_with(tiny_sets, "training.max_timesteps=200"), tmp_path / "r", log=logged.append)
     report = json.loads((tmp_path / "r/report.json").read_text())
+    # Where the time went: every phase of the loop ran, the start-up was counted, the log says it last.
+    timing = json.loads((tmp_path / "r/timing.json").read_text())
+    assert timing["steps"] == 200 and timing["updates"] == result.steps // 4 - 64 // 4 + 1
+    assert all(timing["phases_s"][p] > 0 for p in ("startup", "act", "env", "update", "log", "end"))
+    assert logged[-1].startswith("time ") and "(200 steps," in logged[-1]
     assert (tmp_path / "r/report.md").read_text().startswith("# ")
     assert result.verdict == report["verdict"] != "NO-GO" and result.exit_code == 0
     assert {c["id"] for c in report["criteria"]} >= {"non_finite", "grad_norm", "actor_loss", "q_value"}

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch.nn.utils import clip_grad_norm_, get_total_norm
 
 from td3drive.agent.augment import random_shift
-from td3drive.agent.networks import Actor, Critic, Encoder, parameter_groups
+from td3drive.agent.networks import Actor, Critic, Encoder, parameter_groups, pixels
 from td3drive.agent.replay import Batch
 from td3drive.config import AgentConfig
 from td3drive.core import tags
@@ -43,6 +43,13 @@ def clipped_double_q_target(
     return reward + discount * torch.min(target_q1, target_q2)
 
 
+def adam(params, lr: float, device: torch.device) -> torch.optim.Adam:
+    """Adam (PyTorch's defaults: betas 0.9/0.999, eps 1e-8), as one fused kernel over all parameters on the
+    CPU and CUDA: the same update rule as the per-tensor loop, which cost ~3 ms of a 54 ms CarRacing update on
+    2 CPU threads (docs/BENCHMARKS.md section 5)."""
+    return torch.optim.Adam(params, lr=lr, fused=device.type in ("cpu", "cuda") or None)
+
+
 class TD3:
     """The agent: networks, targets, optimizers and the update rule. Knows nothing about envs."""
 
@@ -62,8 +69,8 @@ class TD3:
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         # In `critic` mode the actor's parameters are its head only: the actor loss cannot reach the CNN.
-        self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr)
-        self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr)
+        self.actor_optimizer = adam(self.actor.parameters(), cfg.actor_lr, self.device)
+        self.critic_optimizer = adam(self.critic.parameters(), cfg.critic_lr, self.device)
         groups = parameter_groups(self.actor, self.critic)
         self.actor_groups = {k: v for k, v in groups.items() if k.startswith("actor")}
         self.critic_groups = {k: v for k, v in groups.items() if k.startswith("critic")}
@@ -132,8 +139,8 @@ class TD3:
         out: dict[str, torch.Tensor] = {}
         # DrQ: image and next_image get independent shifts (as DrQ-v2's update does), so the target is
         # itself a sample over shifts rather than tied to the exact crop the critic sees.
-        image = random_shift(batch.image, self.cfg.augment_pad)
-        next_image = random_shift(batch.next_image, self.cfg.augment_pad)
+        image = pixels(random_shift(batch.image, self.cfg.augment_pad))  # shifted as uint8: a quarter of the bytes
+        next_image = pixels(random_shift(batch.next_image, self.cfg.augment_pad))
         features = self.update_critic(batch, image, next_image, out)
         if self.total_it % self.cfg.policy_freq == 0:
             self.update_actor(batch, image, features, out)
