@@ -2,6 +2,7 @@
 
     python bench/profile_5k.py --repeats 3
     python bench/profile_5k.py --repeats 3 --config default   # the default recipe instead of the reference one
+    python bench/profile_5k.py --repeats 3 --baseline /tmp/base   # and another checkout's td3drive, side by side
 
 Interleaved per repeat, each in a fresh process: (1) the floor, 5,000 uniform random steps of the stock
 ``gymnasium`` CarRacing-v3 (``gym.make("CarRacing-v3")``, its own renderer, 3-D actions, nothing of td3drive);
@@ -10,13 +11,15 @@ Interleaved per repeat, each in a fresh process: (1) the floor, 5,000 uniform ra
 batch 256, action repeat 1, so 5,000 simulator frames as in the floor). Reported: medians of the whole
 command's wall time (interpreter start to exit), the ratio to the floor, and the trainer's own phase times
 from the run's ``timing.json`` (``td3drive.timing``): start-up to the first env step, act, env, update, log,
-checkpoint, end (final checkpoint, report).
+checkpoint, end (final checkpoint, report). ``--baseline DIR`` also runs the td3drive of another checkout
+(``git worktree add DIR <commit>``) in the same interleaving, through ``PYTHONPATH``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -38,9 +41,11 @@ print(time.perf_counter() - t)
 """
 
 
-def wall(cmd: list[str]) -> float:
+def wall(cmd: list[str], pythonpath: str | None = None) -> float:
+    """Wall seconds of ``cmd``, run outside any checkout (so that ``pythonpath`` picks the td3drive it runs)."""
+    env = {**os.environ, "PYTHONPATH": pythonpath} if pythonpath else None
     t = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tempfile.gettempdir())
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
     return time.perf_counter() - t
@@ -51,24 +56,30 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--steps", type=int, default=5000)
     p.add_argument("--config", default="examples/reference.yaml", help="a config file, or 'default' for none")
+    p.add_argument("--baseline", help="another checkout's root: its td3drive train runs too, interleaved")
     a = p.parse_args()
-    config = [] if a.config == "default" else ["--config", a.config]
-    floors, runs, timings = [], [], []
+    config = [] if a.config == "default" else ["--config", str(Path(a.config).resolve())]
+    floors, runs, timings, base = [], [], [], []
+    train = [sys.executable, "-m", "td3drive.cli", "train", *config, "--max-timesteps", str(a.steps),
+             "--eval-freq", "100000", "--checkpoint-freq", str(a.steps), "--set", "logging.progress=false"]
     with tempfile.TemporaryDirectory() as tmp:
         for rep in range(a.repeats):
             floors.append(wall([sys.executable, "-c", FLOOR.format(steps=a.steps)]))
+            if a.baseline:
+                base.append(wall([*train, "--run-dir", f"{tmp}/base{rep}"], pythonpath=str(Path(a.baseline).resolve())))
             run = Path(tmp) / f"run{rep}"
-            runs.append(wall([sys.executable, "-m", "td3drive.cli", "train", *config, "--max-timesteps", str(a.steps),
-                              "--eval-freq", "100000", "--checkpoint-freq", str(a.steps), "--run-dir", str(run),
-                              "--set", "logging.progress=false"]))
+            runs.append(wall([*train, "--run-dir", str(run)], pythonpath=str(Path(__file__).resolve().parents[1])))
             timings.append(json.loads((run / "timing.json").read_text()))
             print(f"repeat {rep}: floor {floors[-1]:.1f} s, td3drive train {runs[-1]:.1f} s "
-                  f"({runs[-1] / floors[-1]:.2f}x)", flush=True)
+                  f"({runs[-1] / floors[-1]:.2f}x)" + (f", baseline {base[-1]:.1f} s" if base else ""), flush=True)
     floor, ours = statistics.median(floors), statistics.median(runs)
     print(f"\n{a.steps:,} steps, config {a.config}, median of {a.repeats}\n")
     print("| what | median s | share of the run |")
     print("|---|---|---|")
     print(f"| floor: stock CarRacing-v3, {a.steps:,} random steps (whole process) | {floor:.1f} | |")
+    if base:
+        print(f"| baseline td3drive train ({a.baseline}, whole process) | {statistics.median(base):.1f} | "
+              f"{statistics.median(base) / floor:.2f}x the floor |")
     print(f"| td3drive train (whole process) | {ours:.1f} | **{ours / floor:.2f}x the floor** |")
     for phase in timings[0]["phases_s"]:
         v = statistics.median(t["phases_s"][phase] for t in timings)
