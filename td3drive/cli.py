@@ -9,9 +9,17 @@ Ctrl-C / SIGTERM (checkpoint written first). Library errors become exit codes in
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
+
+# Before torch loads libgomp: its worker threads spin about 300,000 rounds (> 3 ms) after each parallel region,
+# so between two act() calls of a training run one core spun through the whole env step (CPU/wall 1.99), and
+# with the evaluation process or another run on the cores an act()+step took 58 ms instead of 4. At 10,000
+# rounds the back-to-back kernels of an update still find their threads awake (updates/s and act() latency
+# unchanged) and the core is free during env steps (CPU/wall 1.13). docs/BENCHMARKS.md section 17.
+os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 
 from td3drive.core.verdicts import EXIT_BAD_INPUT, EXIT_NO_GO, EXIT_OK
 

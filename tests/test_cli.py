@@ -256,3 +256,16 @@ def test_every_exit_code_key_names_an_exception_class_that_exists():
         module, _, name = key.rpartition(".")
         cls = getattr(importlib.import_module(module), name)
         assert isinstance(cls, type) and issubclass(cls, Exception) and cls.__module__ == module, key
+
+
+def test_the_cli_bounds_openmp_spinning_unless_the_user_set_it():
+    import subprocess
+    import sys
+
+    code = "import os, td3drive.cli; print(os.environ['GOMP_SPINCOUNT'])"
+    env = {k: v for k, v in __import__("os").environ.items() if k != "GOMP_SPINCOUNT"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "10000"
+    out = subprocess.run([sys.executable, "-c", code], env={**env, "GOMP_SPINCOUNT": "7"}, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == "7"
