@@ -17,10 +17,11 @@ Every number is one invocation's: a resumed run writes the times of its own proc
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
+
+from td3drive.core.files import write_json
 
 PHASES = ("startup", "act", "env", "update", "log", "evaluate", "checkpoint", "end")
 TIMING_FILE = "timing.json"
@@ -49,7 +50,7 @@ class PhaseClock:
     def __init__(self) -> None:
         self.seconds = dict.fromkeys(PHASES, 0.0)
         self.started_at = process_start_time()
-        self._first_step: float | None = None
+        self._started = False
         self._last_step: float | None = None
 
     def add(self, phase: str, since: float) -> float:
@@ -60,8 +61,8 @@ class PhaseClock:
 
     def first_step(self) -> None:
         """Mark the first env step: the start-up ends here (called once; later calls do nothing)."""
-        if self._first_step is None:
-            self._first_step = time.perf_counter()
+        if not self._started:
+            self._started = True
             self.seconds["startup"] = max(time.time() - self.started_at, 0.0)
 
     def last_step(self) -> None:
@@ -76,14 +77,13 @@ class PhaseClock:
         accounted = sum(self.seconds.values())
         out = {"wall_s": round(wall, 3), "phases_s": {k: round(v, 3) for k, v in self.seconds.items()},
                "other_s": round(max(wall - accounted, 0.0), 3), "steps": steps, "updates": updates}
-        tmp = Path(run_dir) / (TIMING_FILE + ".tmp")
-        tmp.write_text(json.dumps(out, indent=1) + "\n")
-        tmp.replace(Path(run_dir) / TIMING_FILE)
+        write_json(Path(run_dir) / TIMING_FILE, out)
         return out
 
 
 def summary_line(timing: dict) -> str:
-    """``time 45.2 s: startup 2.1, env 17.2 (38 %), ...`` — the phases over 0.05 s, largest share first."""
+    """``time 45.2 s: env 17.2 (38%), update 13.0 (29%), ...; other 0.0 (5,000 steps, 81 updates)``: the phases of
+    0.05 s or more, largest first."""
     wall = timing["wall_s"]
     parts = sorted(((v, k) for k, v in timing["phases_s"].items() if v >= 0.05), reverse=True)
     body = ", ".join(f"{k} {v:.1f} ({v / wall:.0%})" if wall > 0 else f"{k} {v:.1f}" for v, k in parts)

@@ -167,7 +167,6 @@ class Trainer:
         """One env step (``num_envs`` with vectorised collection), its storage, and whatever updates,
         logging, evaluation and checkpoint fall on it (each on every multiple of its frequency crossed)."""
         prev, t, clock = self.c.step, self.cfg.training, self.clock
-        clock.first_step()
         t0 = time.perf_counter()
         actions = None if self.collector.acts_itself else self._behaviour_actions(self.collector.action_shape)
         t0 = clock.add("act", t0)
@@ -238,6 +237,7 @@ class Trainer:
                 self.evaluator.submit(0, self.agent)  # the untrained policy's level
             with progress:
                 task = progress.add_task("train", total=t.max_timesteps, completed=self.c.step, info="")
+                self.clock.first_step()  # the start-up ends here
                 while self.c.step < t.max_timesteps and self._stop_signal is None and not self._guard_stopped():
                     prev = self.c.step
                     self.step()
