@@ -89,13 +89,16 @@ def action_repeat(config: str) -> int:
     return build_config(CONFIG_FILES.get(config), VARIANTS.get(config)).env.action_repeat
 
 
-def command(config: str, seed: int, run: Path, eval_frames: int) -> list[str]:
+def command(config: str, seed: int, run: Path, eval_frames: int, max_frames: int | None = None) -> list[str]:
+    """The run's command line; ``max_frames`` (simulator frames) ends it there, for comparisons at equal
+    frames, else only the wall-clock budget ends it."""
     eval_freq = eval_frames // action_repeat(config)
+    steps = str(max_frames // action_repeat(config)) if max_frames else "10000000"
     if config == "sb3":
-        return [sys.executable, "bench/sb3_td3.py", "--defaults", "--max-timesteps", "10000000", "--eval-freq",
+        return [sys.executable, "bench/sb3_td3.py", "--defaults", "--max-timesteps", steps, "--eval-freq",
                 str(eval_freq), "--out", str(run), "--seed", str(seed)]
     cmd = [sys.executable, "-m", "td3drive.cli", "train", "--run-dir", str(run), "--seed", str(seed),
-           "--max-timesteps", "10000000", "--eval-freq", str(eval_freq), "--checkpoint-freq", str(eval_freq),
+           "--max-timesteps", steps, "--eval-freq", str(eval_freq), "--checkpoint-freq", str(eval_freq),
            "--set", "logging.progress=false"]
     cmd += [arg for item in VARIANTS.get(config, []) for arg in ("--set", item)]
     return cmd + (["--config", CONFIG_FILES[config]] if config in CONFIG_FILES else [])
@@ -118,8 +121,10 @@ class Budget:
         return pause
 
 
-def run_all(jobs: list[tuple[str, int, Path]], budget_s: float, eval_frames: dict[str, int], threads: int) -> None:
-    """Start ``jobs`` together; SIGINT each when the budget is spent, then wait for it to finish."""
+def run_all(jobs: list[tuple[str, int, Path]], budget_s: float, eval_frames: dict[str, int], threads: int,
+            max_frames: int | None = None) -> None:
+    """Start ``jobs`` together; SIGINT each when the budget is spent (or let it end at ``max_frames``), then
+    wait for it to finish."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     procs = []
     for config, seed, run in jobs:
@@ -128,7 +133,8 @@ def run_all(jobs: list[tuple[str, int, Path]], budget_s: float, eval_frames: dic
         procs.append(
             (
                 subprocess.Popen(
-                    command(config, seed, run, eval_frames[config]), stdout=log, stderr=subprocess.STDOUT, env=env
+                    command(config, seed, run, eval_frames[config], max_frames),
+                    stdout=log, stderr=subprocess.STDOUT, env=env,
                 ),
                 log,
             )
@@ -310,6 +316,9 @@ def main() -> None:
                    help="simulator frames between evaluations: one number, or per configuration "
                         "(reference=20000,sb3=4000): the protocol of each evaluation is the same, only how "
                         "often a run is evaluated differs, so that runs of different speeds get a curve")
+    p.add_argument("--max-frames", type=int, default=None,
+                   help="simulator frames at which each run ends (a comparison at equal frames); the budget "
+                        "still stops a run that is slower")
     p.add_argument("--seeds", default="0")
     p.add_argument("--parallel", action="store_true", help="run the configurations of a seed at the same time")
     p.add_argument("--threads", type=int, default=0,
@@ -322,6 +331,8 @@ def main() -> None:
     if unknown := set(configs) - set(CONFIGS):
         p.error(f"--configs {','.join(sorted(unknown))}: allowed are {', '.join(CONFIGS)}")
     seeds = [int(s) for s in args.seeds.split(",")]
+    if args.max_frames is not None and args.max_frames <= 0:
+        p.error(f"--max-frames {args.max_frames}: must be a positive number of simulator frames")
     if "=" in args.eval_frames:
         every = {k: int(v) for k, v in (item.split("=") for item in args.eval_frames.split(","))}
     else:
@@ -331,10 +342,11 @@ def main() -> None:
         for seed in seeds:
             jobs = [(c, seed, out / f"{c}-seed{seed}") for c in configs]
             if args.parallel:
-                run_all(jobs, args.budget_s, every, threads=args.threads or 1)
+                run_all(jobs, args.budget_s, every, threads=args.threads or 1, max_frames=args.max_frames)
             else:
                 for job in jobs:
-                    run_all([job], args.budget_s, every, threads=args.threads or os.cpu_count() or 1)
+                    run_all([job], args.budget_s, every, threads=args.threads or os.cpu_count() or 1,
+                            max_frames=args.max_frames)
     report(out, configs, seeds)
 
 
