@@ -5,7 +5,7 @@ import pytest
 
 pytest.importorskip("highway_env", reason='the highway extra is not installed (pip install -e ".[highway]")')
 
-from td3drive.config import build_config
+from td3drive.config import ConfigError, build_config
 from td3drive.core import tags
 from td3drive.envs import BlankFrameError, make_env
 from td3drive.envs.contract import check_contract
@@ -128,3 +128,38 @@ def test_rgb_view_is_the_colour_frame_the_grey_input_was_made_from(display):
     assert np.abs(grey - obs["image"][-1]).mean() < 2.0
     assert np.abs(rgb[..., 0].astype(int) - rgb[..., 2]).max() > 20  # in colour, not grey
     env.close()
+
+
+def hold_lane_at_target_speed(env, seeds, steps=75):
+    """A blind driver: straight ahead at 20 m/s (env.target_speed), whatever is in front. Returns the
+    crashes over ``seeds`` (one episode each) and the other vehicles' target speeds."""
+    crashes, speeds = 0, []
+    for seed in seeds:
+        env.reset(seed=seed)
+        u = env.unwrapped
+        speeds += [v.target_speed for v in u.road.vehicles if v is not u.vehicle]
+        for _ in range(steps):
+            throttle = np.clip((20.0 - u.vehicle.speed) / 5.0, -1.0, 1.0)
+            _, _, terminated, truncated, info = env.step(np.array([0.0, throttle], np.float32))
+            crashes += bool(info["collision"])
+            if terminated or truncated:
+                break
+    return crashes, np.array(speeds)
+
+
+def test_slow_traffic_is_met_by_a_blind_driver_and_default_traffic_is_not(display):
+    # highway-env's traffic (21-24 m/s) pulls away from an ego at its 20 m/s target: holding the lane blind
+    # never crashes. With env.traffic_speed_mps=15 the ego catches up with the car ahead in its lane.
+    crashes, speeds = hold_lane_at_target_speed(make("highway", 1), range(4))
+    assert crashes == 0 and speeds.min() >= 21.0 - 1e-9 and speeds.max() <= 24.0 + 1e-9
+    env = make("highway", 1, "env.traffic_speed_mps=15")
+    crashes, speeds = hold_lane_at_target_speed(env, range(4))
+    assert crashes >= 2 and speeds.min() >= 13.5 and speeds.max() <= 16.5 and speeds.std() > 0.5
+    # Drawn from the episode's seed: the same seed, the same traffic.
+    _, again = hold_lane_at_target_speed(env, range(4), steps=0)
+    np.testing.assert_array_equal(speeds, again)
+
+
+def test_traffic_speed_is_validated_where_it_enters():
+    with pytest.raises(ConfigError, match=r"env.traffic_speed_mps.*1.*>= 1.5"):
+        build_config(sets=["env.name=highway", "env.traffic_speed_mps=1"])

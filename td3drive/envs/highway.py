@@ -23,6 +23,13 @@ trainer logs its episode sum as ``env/reward_<term>``)::
     collision = -collision_penalty  on a crash (terminates)
     offroad   = -offroad_penalty    when the vehicle leaves the road (terminates)
 
+Traffic speed: highway-env spawns every other vehicle ahead of the ego at 21-24 m/s (0.7-0.8 of the
+road's 30 m/s limit), faster than the ego's 20 m/s target: the traffic pulls away, and an ego that holds
+its lane at the target speed never meets it, camera or not. ``env.traffic_speed_mps`` sets the other
+vehicles' speed (each one's initial and IDM target speed drawn in +-1.5 m/s around it, from the episode's
+seed): below the target speed the ego catches up with the traffic in its lane and has to see it to brake
+or change lanes, which is what the camera ablation can then measure.
+
 Route: an episode succeeds (terminates with ``is_success``) once the car has driven
 ``env.route_length_m`` metres along its lanes. Each step's ``info`` carries the driving-metric keys
 of ``td3drive.metrics`` (distance, collision, lane invasion = a change of lane, speed).
@@ -69,6 +76,7 @@ TRAFFIC = {
     2: {"vehicles_count": 50, "vehicles_density": 1.5},  # heavy
 }
 SCENARIOS = {"highway": tuple(TRAFFIC), "racetrack": (0,)}
+TRAFFIC_SPEED_SPREAD_MPS = 1.5  # each other vehicle's speed: env.traffic_speed_mps +- this, uniform
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,10 @@ class HighwayOptions:
     reward_speed: float = leaf(0.3, non_negative(), "weight of the speed-near-target term")
     collision_penalty: float = leaf(10.0, non_negative(), "penalty on a crash (terminates)")
     offroad_penalty: float = leaf(10.0, non_negative(), "penalty for leaving the road (terminates)")
+    traffic_speed_mps: float | None = leaf(
+        None, opt((lambda v: v >= TRAFFIC_SPEED_SPREAD_MPS, f"a speed >= {TRAFFIC_SPEED_SPREAD_MPS} (m/s)")),
+        f"highway only: the other vehicles' speed, each drawn in +-{TRAFFIC_SPEED_SPREAD_MPS} m/s of it (m/s; "
+        "null: highway-env's 21-24, faster than env.target_speed, so a blind ego never meets them)")
 
 
 OPTIONS = HighwayOptions
@@ -138,8 +150,10 @@ def driving_reward(v_along: float, speed: float, offset_hw: float, crashed: bool
 class HighwayEgo(gym.Wrapper):
     """A highway-env env with the contract's action order, the ego vector and the driving reward."""
 
-    def __init__(self, env: gym.Env, weights: dict[str, float], route_length_m: float, policy_frequency: int):
+    def __init__(self, env: gym.Env, weights: dict[str, float], route_length_m: float, policy_frequency: int,
+                 traffic_speed_mps: float | None = None):
         super().__init__(env)
+        self.traffic_speed_mps = traffic_speed_mps
         self.weights = weights
         self.route_length_m = route_length_m
         self.dt = 1.0 / policy_frequency
@@ -174,8 +188,19 @@ class HighwayEgo(gym.Wrapper):
             np.float32
         )
 
+    def set_traffic_speed(self) -> None:
+        """Give every other vehicle an initial and IDM target speed near ``traffic_speed_mps`` (m/s), drawn
+        from the road's generator, which the episode's seed seeds."""
+        road, ego = self.env.unwrapped.road, self.env.unwrapped.vehicle
+        low = self.traffic_speed_mps - TRAFFIC_SPEED_SPREAD_MPS
+        for v in road.vehicles:
+            if v is not ego:
+                v.speed = v.target_speed = float(road.np_random.uniform(low, low + 2 * TRAFFIC_SPEED_SPREAD_MPS))
+
     def reset(self, **kwargs):
         obs, info = self.env.reset(**kwargs)
+        if self.traffic_speed_mps is not None:
+            self.set_traffic_speed()  # the frame shows positions only: the reset frame stays valid
         self._distance, self._lane = 0.0, self.env.unwrapped.vehicle.lane_index
         return np.asarray(obs, dtype=np.uint8), info
 
@@ -221,6 +246,7 @@ def highway_config(road: str, scenario: int, policy_frequency: int, max_steer_de
 def make_highway(
     road: str, scenario: int, max_episode_frames: int, blank_frame_steps: int, weights: dict[str, float],
     policy_frequency: int = 5, route_length_m: float = 1000.0, steer_deg: float | None = None,
+    traffic_speed_mps: float | None = None,
 ) -> gym.Env:
     """``road`` is ``highway`` or ``racetrack``; the result meets the contract of docs/ARCHITECTURE.md."""
     try:
@@ -233,7 +259,8 @@ def make_highway(
     os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
     env_id = {"highway": "highway-fast-v0", "racetrack": "racetrack-v1"}[road]
     env = gym.make(env_id, config=highway_config(road, scenario, policy_frequency, max_steer_deg(road, steer_deg)))
-    ego = HighwayEgo(env, weights, route_length_m, policy_frequency)
+    ego = HighwayEgo(env, weights, route_length_m, policy_frequency,
+                     traffic_speed_mps if road == "highway" else None)
     wrapped: gym.Env = TimeLimit(ego, max_episode_frames)
     hint = BLANK_HINT if os.environ.get("SDL_VIDEODRIVER") == "dummy" else ""
     wrapped = BlankFrameCheck(wrapped, blank_frame_steps, hint)
@@ -247,7 +274,7 @@ def make(cfg: EnvConfig, training: bool = False) -> gym.Env:
                                             "collision_penalty", "offroad_penalty")}
     return make_highway(cfg.name, cfg.scenario, cfg.max_episode_frames, cfg.blank_frame_steps, weights,
                         policy_frequency=cfg.policy_frequency, route_length_m=cfg.route_length_m,
-                        steer_deg=cfg.max_steer_deg)
+                        steer_deg=cfg.max_steer_deg, traffic_speed_mps=cfg.traffic_speed_mps)
 
 
 # The classical baseline's vehicle (wheelbase m, max steer rad, max |acceleration| m/s^2): a bicycle model
