@@ -36,7 +36,7 @@ def test_pure_geometry_and_reward_by_hand():
     np.testing.assert_allclose(ego, [[5.0, 0.0], [0.0, 3.0]], atol=1e-12)
     t = driving_reward(v_along=10.0, speed=15.0, offset_hw=-0.5, crashed=False, offroad=False, w=W)
     assert t == pytest.approx(
-        {"progress": 0.5, "centering": -0.15, "speed": 0.3 * 0.75, "collision": 0.0, "offroad": 0.0}
+        {"progress": 0.5, "centering": -0.15, "speed": 0.3 * 0.75, "collision": 0.0, "offroad": 0.0, "time": 0.0}
     )
     # Driving backwards earns negative progress; a crash costs the penalty.
     t = driving_reward(v_along=-5.0, speed=5.0, offset_hw=3.0, crashed=True, offroad=True, w=W)
@@ -161,5 +161,31 @@ def test_slow_traffic_is_met_by_a_blind_driver_and_default_traffic_is_not(displa
 
 
 def test_traffic_speed_is_validated_where_it_enters():
-    with pytest.raises(ConfigError, match=r"env.traffic_speed_mps.*1.*>= 1.5"):
+    with pytest.raises(ConfigError, match=r"'env.traffic_speed_mps' = 1.0: must exceed env.traffic_speed_spread_mps \(1.5"):
         build_config(sets=["env.name=highway", "env.traffic_speed_mps=1"])
+    with pytest.raises(ConfigError, match=r"env.traffic_speed_spread_mps.*-1"):
+        build_config(sets=["env.name=highway", "env.traffic_speed_spread_mps=-1"])
+    assert build_config(sets=["env.name=highway", "env.traffic_speed_mps=14",
+                              "env.traffic_speed_spread_mps=6"]).env.traffic_speed_spread_mps == 6
+
+
+def route_return(speed, time_penalty, route_m=1000.0, dt=0.2):
+    """The return of driving the whole route at a constant ``speed`` (m/s) on the lane centre."""
+    steps = round(route_m / (speed * dt))
+    terms = driving_reward(v_along=speed, speed=speed, offset_hw=0.0, crashed=False, offroad=False,
+                           w={**W, "time_penalty": time_penalty})
+    return steps * sum(terms.values())
+
+
+def test_without_a_time_penalty_a_crawl_earns_what_the_target_speed_does():
+    # Progress and speed terms are per step: over a fixed route, half the speed is twice the steps.
+    assert route_return(10.0, 0.0) == pytest.approx(route_return(20.0, 0.0)) == pytest.approx(325.0)
+    # 0.3 per step: 250 steps at 20 m/s cost 75, 500 at 10 m/s cost 150.
+    assert route_return(20.0, 0.3) == pytest.approx(250.0) and route_return(10.0, 0.3) == pytest.approx(175.0)
+
+
+def test_the_time_penalty_is_a_logged_reward_term(display):
+    env = make("highway", 0, "env.time_penalty=0.25")
+    env.reset(seed=0)
+    _, reward, _, _, info = env.step(np.zeros(2, np.float32))
+    assert info["reward_terms"]["time"] == -0.25 and reward == pytest.approx(sum(info["reward_terms"].values()))

@@ -20,15 +20,23 @@ trainer logs its episode sum as ``env/reward_<term>``)::
     progress  = w_progress  * v_along_lane / target_speed   (driving along the lane, not spinning)
     centering = -w_centering * |lateral offset| (lane half-widths, capped at 1)
     speed     = w_speed * (1 - |v - target_speed| / target_speed)   (capped below at -1)
+    time      = -time_penalty   per agent step
     collision = -collision_penalty  on a crash (terminates)
     offroad   = -offroad_penalty    when the vehicle leaves the road (terminates)
 
 Traffic speed: highway-env spawns every other vehicle ahead of the ego at 21-24 m/s (0.7-0.8 of the
 road's 30 m/s limit), faster than the ego's 20 m/s target: the traffic pulls away, and an ego that holds
 its lane at the target speed never meets it, camera or not. ``env.traffic_speed_mps`` sets the other
-vehicles' speed (each one's initial and IDM target speed drawn in +-1.5 m/s around it, from the episode's
-seed): below the target speed the ego catches up with the traffic in its lane and has to see it to brake
-or change lanes, which is what the camera ablation can then measure.
+vehicles' speed (each one's initial and IDM target speed drawn uniformly within
+``env.traffic_speed_spread_mps`` of it, from the episode's seed): below the target speed the ego catches
+up with the traffic in its lane and has to see it to brake or change lanes, which is what the camera
+ablation can then measure.
+
+Speed and the route: the progress term summed over a route of fixed length is the same at any speed
+(``route_length_m / (target_speed * dt)``), and so is the speed term (fewer steps at a higher one), so
+without ``env.time_penalty`` a crawl earns what driving at the target does, and an ego that never looks
+can crawl behind all traffic. The penalty per step makes the slower route cost
+``time_penalty * route_length_m / (v * dt)`` more.
 
 Route: an episode succeeds (terminates with ``is_success``) once the car has driven
 ``env.route_length_m`` metres along its lanes. Each step's ``info`` carries the driving-metric keys
@@ -55,6 +63,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.wrappers import TimeLimit
 
+from td3drive.core.errors import ConfigError
 from td3drive.core.options import leaf, non_negative, opt, positive
 from td3drive.envs.contract import FRAME_STACK, IMAGE_SIZE, BackendUnavailable, BlankFrameCheck, EgoDictObservation
 from td3drive.envs.geometry import to_ego_frame, wrap_angle
@@ -76,7 +85,6 @@ TRAFFIC = {
     2: {"vehicles_count": 50, "vehicles_density": 1.5},  # heavy
 }
 SCENARIOS = {"highway": tuple(TRAFFIC), "racetrack": (0,)}
-TRAFFIC_SPEED_SPREAD_MPS = 1.5  # each other vehicle's speed: env.traffic_speed_mps +- this, uniform
 
 
 @dataclass(frozen=True)
@@ -94,9 +102,13 @@ class HighwayOptions:
     collision_penalty: float = leaf(10.0, non_negative(), "penalty on a crash (terminates)")
     offroad_penalty: float = leaf(10.0, non_negative(), "penalty for leaving the road (terminates)")
     traffic_speed_mps: float | None = leaf(
-        None, opt((lambda v: v >= TRAFFIC_SPEED_SPREAD_MPS, f"a speed >= {TRAFFIC_SPEED_SPREAD_MPS} (m/s)")),
-        f"highway only: the other vehicles' speed, each drawn in +-{TRAFFIC_SPEED_SPREAD_MPS} m/s of it (m/s; "
+        None, opt(positive()),
+        "highway only: the other vehicles' mean speed, each drawn within env.traffic_speed_spread_mps of it (m/s; "
         "null: highway-env's 21-24, faster than env.target_speed, so a blind ego never meets them)")
+    traffic_speed_spread_mps: float = leaf(
+        1.5, non_negative(), "highway only, with env.traffic_speed_mps: half-width of the uniform speed draw (m/s)")
+    time_penalty: float = leaf(0.0, non_negative(), "reward subtracted per agent step: without it the route's "
+                               "return is the same at any speed (the progress and speed terms are per step)")
 
 
 OPTIONS = HighwayOptions
@@ -144,6 +156,7 @@ def driving_reward(v_along: float, speed: float, offset_hw: float, crashed: bool
         "speed": w["reward_speed"] * max(1.0 - abs(speed - target) / target, -1.0),
         "collision": -w["collision_penalty"] if crashed else 0.0,
         "offroad": -w["offroad_penalty"] if offroad else 0.0,
+        "time": -w.get("time_penalty", 0.0),
     }
 
 
@@ -151,9 +164,9 @@ class HighwayEgo(gym.Wrapper):
     """A highway-env env with the contract's action order, the ego vector and the driving reward."""
 
     def __init__(self, env: gym.Env, weights: dict[str, float], route_length_m: float, policy_frequency: int,
-                 traffic_speed_mps: float | None = None):
+                 traffic_speed_mps: float | None = None, traffic_spread_mps: float = 1.5):
         super().__init__(env)
-        self.traffic_speed_mps = traffic_speed_mps
+        self.traffic_speed_mps, self.traffic_spread_mps = traffic_speed_mps, traffic_spread_mps
         self.weights = weights
         self.route_length_m = route_length_m
         self.dt = 1.0 / policy_frequency
@@ -189,13 +202,13 @@ class HighwayEgo(gym.Wrapper):
         )
 
     def set_traffic_speed(self) -> None:
-        """Give every other vehicle an initial and IDM target speed near ``traffic_speed_mps`` (m/s), drawn
-        from the road's generator, which the episode's seed seeds."""
+        """Give every other vehicle an initial and IDM target speed drawn uniformly in ``traffic_speed_mps +-
+        traffic_spread_mps`` (m/s) from the road's generator, which the episode's seed seeds."""
         road, ego = self.env.unwrapped.road, self.env.unwrapped.vehicle
-        low = self.traffic_speed_mps - TRAFFIC_SPEED_SPREAD_MPS
+        low, high = self.traffic_speed_mps - self.traffic_spread_mps, self.traffic_speed_mps + self.traffic_spread_mps
         for v in road.vehicles:
             if v is not ego:
-                v.speed = v.target_speed = float(road.np_random.uniform(low, low + 2 * TRAFFIC_SPEED_SPREAD_MPS))
+                v.speed = v.target_speed = float(road.np_random.uniform(low, high))
 
     def reset(self, **kwargs):
         obs, info = self.env.reset(**kwargs)
@@ -246,7 +259,7 @@ def highway_config(road: str, scenario: int, policy_frequency: int, max_steer_de
 def make_highway(
     road: str, scenario: int, max_episode_frames: int, blank_frame_steps: int, weights: dict[str, float],
     policy_frequency: int = 5, route_length_m: float = 1000.0, steer_deg: float | None = None,
-    traffic_speed_mps: float | None = None,
+    traffic_speed_mps: float | None = None, traffic_spread_mps: float = 1.5,
 ) -> gym.Env:
     """``road`` is ``highway`` or ``racetrack``; the result meets the contract of docs/ARCHITECTURE.md."""
     try:
@@ -260,7 +273,7 @@ def make_highway(
     env_id = {"highway": "highway-fast-v0", "racetrack": "racetrack-v1"}[road]
     env = gym.make(env_id, config=highway_config(road, scenario, policy_frequency, max_steer_deg(road, steer_deg)))
     ego = HighwayEgo(env, weights, route_length_m, policy_frequency,
-                     traffic_speed_mps if road == "highway" else None)
+                     traffic_speed_mps if road == "highway" else None, traffic_spread_mps)
     wrapped: gym.Env = TimeLimit(ego, max_episode_frames)
     hint = BLANK_HINT if os.environ.get("SDL_VIDEODRIVER") == "dummy" else ""
     wrapped = BlankFrameCheck(wrapped, blank_frame_steps, hint)
@@ -271,10 +284,19 @@ def make(cfg: EnvConfig, training: bool = False) -> gym.Env:
     """The registry's constructor for ``highway`` and ``racetrack`` (``cfg``: the env config section).
     ``env.action_repeat`` does not apply: the agent step is ``env.policy_frequency``."""
     weights = {k: getattr(cfg, k) for k in ("target_speed", "reward_progress", "reward_centering", "reward_speed",
-                                            "collision_penalty", "offroad_penalty")}
+                                            "collision_penalty", "offroad_penalty", "time_penalty")}
     return make_highway(cfg.name, cfg.scenario, cfg.max_episode_frames, cfg.blank_frame_steps, weights,
                         policy_frequency=cfg.policy_frequency, route_length_m=cfg.route_length_m,
-                        steer_deg=cfg.max_steer_deg, traffic_speed_mps=cfg.traffic_speed_mps)
+                        steer_deg=cfg.max_steer_deg, traffic_speed_mps=cfg.traffic_speed_mps,
+                        traffic_spread_mps=cfg.traffic_speed_spread_mps)
+
+
+def check_config(cfg: Any) -> None:
+    """Checks across ``env.*`` keys (the registry's hook): the traffic's speed draw stays above 0."""
+    e = cfg.env
+    if e.traffic_speed_mps is not None and e.traffic_speed_mps - e.traffic_speed_spread_mps <= 0:
+        raise ConfigError(f"config key 'env.traffic_speed_mps' = {e.traffic_speed_mps!r}: must exceed "
+                          f"env.traffic_speed_spread_mps ({e.traffic_speed_spread_mps!r}), so that every speed is > 0")
 
 
 # The classical baseline's vehicle (wheelbase m, max steer rad, max |acceleration| m/s^2): a bicycle model
