@@ -161,7 +161,8 @@ def test_slow_traffic_is_met_by_a_blind_driver_and_default_traffic_is_not(displa
 
 
 def test_traffic_speed_is_validated_where_it_enters():
-    with pytest.raises(ConfigError, match=r"'env.traffic_speed_mps' = 1.0: must exceed env.traffic_speed_spread_mps \(1.5"):
+    with pytest.raises(ConfigError,
+                       match=r"'env.traffic_speed_mps' = 1.0: must exceed env.traffic_speed_spread_mps \(1.5"):
         build_config(sets=["env.name=highway", "env.traffic_speed_mps=1"])
     with pytest.raises(ConfigError, match=r"env.traffic_speed_spread_mps.*-1"):
         build_config(sets=["env.name=highway", "env.traffic_speed_spread_mps=-1"])
