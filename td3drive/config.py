@@ -109,6 +109,9 @@ class TrainingConfig:
     num_envs: int = leaf(1, positive(), "parallel collection envs (processes); actions for all in one forward pass",
                          fixed=True)
     batch_size: int = leaf(128, positive(), "transitions per update")
+    overlap_updates: bool = leaf(False, None, "run each step's updates on a second thread while the next env steps "
+                                              "run (td3drive/update_thread.py); acting lags the learner by the "
+                                              "updates in flight; in-process collection only (not with actors)")
     buffer_size: int = leaf(1_000_000, positive(), "replay capacity in transitions (capped to max_timesteps)")
     eval_freq: int = leaf(10_000, non_negative(), "evaluate every N env steps (0 disables)")
     num_eval_episodes: int = leaf(10, positive(), "deterministic episodes per evaluation")
@@ -192,6 +195,9 @@ def _cross_check(cfg: Config) -> None:
     if t.actors and t.num_envs > 1:
         raise ConfigError(f"config key 'training.num_envs' = {t.num_envs!r}: with training.actors = {t.actors} each "
                           "actor owns one env; allowed: 1")
+    if t.overlap_updates and t.actors:
+        raise ConfigError("config key 'training.overlap_updates' = True: Ray actors act with their own snapshots "
+                          "and the learner overlaps them already; allowed with training.actors = 0")
     if t.ray_address and not t.actors:
         raise ConfigError(f"config key 'training.ray_address' = {t.ray_address!r}: needs training.actors > 0")
     check_backend_options(cfg)

@@ -196,6 +196,11 @@ class TD3:
             # multi-tensor kernel for all parameters instead of a Python loop of small ops per tensor.
             torch._foreach_lerp_(list(target.parameters()), list(online.parameters()), self.cfg.tau)
 
+    def snapshot(self) -> PolicySnapshot:
+        """A copy of the acting part of the policy, for acting while an update changes this agent's weights
+        on another thread (:mod:`td3drive.update_thread`)."""
+        return PolicySnapshot(self)
+
     def policy_state(self) -> dict:
         """What acting needs (actor, and the critic whose encoder it may read), on the CPU: an evaluation
         snapshot."""
@@ -224,3 +229,42 @@ class TD3:
                 group["lr"] = lr
         self.total_it = state["total_it"]
         self.skipped_updates = state.get("skipped_updates", 0)
+
+
+class PolicySnapshot:
+    """What acting reads (the actor; in ``critic`` mode also the critic's encoder), copied from a :class:`TD3`
+    and refreshed from it on :meth:`refresh`: acting with it reads weights no update is writing. Its actions
+    are those of :meth:`TD3.act` at the last refresh."""
+
+    def __init__(self, agent: TD3):
+        self.agent = agent
+        self.actor = copy.deepcopy(agent.actor).requires_grad_(False)
+        self.encoder = None if agent.separate else copy.deepcopy(agent.critic.encoder).requires_grad_(False)
+
+    def _pairs(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        mine, theirs = [self.actor], [self.agent.actor]
+        if self.encoder is not None:
+            mine.append(self.encoder)
+            theirs.append(self.agent.critic.encoder)
+        state = [t for m in mine for t in (*m.parameters(), *m.buffers())]
+        source = [t for m in theirs for t in (*m.parameters(), *m.buffers())]
+        return state, source
+
+    @torch.no_grad()
+    def refresh(self) -> None:
+        """Copy the agent's current acting weights (one fused copy over all tensors)."""
+        state, source = self._pairs()
+        torch._foreach_copy_(state, source)
+
+    @torch.inference_mode()
+    def act(self, image: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        """As :meth:`TD3.act`, with the snapshot's weights."""
+        single = image.ndim == 3
+        a = self.agent
+        img = torch.as_tensor(image, device=a.device)
+        vec = torch.as_tensor(vector, device=a.device, dtype=torch.float32)
+        if single:
+            img, vec = img.unsqueeze(0), vec.unsqueeze(0)
+        encoder = self.actor.encoder if a.separate else self.encoder
+        action = self.actor(a._encode(encoder, img, vec)).cpu().numpy()
+        return action[0] if single else action
