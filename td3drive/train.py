@@ -36,7 +36,7 @@ from td3drive.guard import Guard
 from td3drive.last_good import LastGood
 from td3drive.run_log import RunLog
 from td3drive.timing import PhaseClock, summary_line
-from td3drive.update_thread import UpdateThread
+from td3drive.update_thread import InlineUpdates, UpdateThread
 
 # soft_wrap: a line is never broken at the terminal's width, which for a log file (no terminal) rich takes as
 # 80 columns and so split evaluation lines mid-text (`grep 'eval at'` then missed their end).
@@ -107,7 +107,6 @@ class Trainer:
         self.agent = TD3(k, cfg.agent, self.device)
         if self.collector.acts_itself:  # Ray actors act with snapshots of this agent's policy
             self.collector.bind(self.agent)
-        self.updates = UpdateThread(self.agent) if t.overlap_updates else None
         # The trainer's exploration noise has its own seed stream (7), apart from torch's and the replay's.
         self.rng = seeding.rng(t.seed, seeding.EXPLORATION)
         self.guard = Guard(cfg.guard) if cfg.guard.enabled else None
@@ -121,8 +120,7 @@ class Trainer:
             purge_step = self._checkpoint_step = run_state.restore(self)
         else:
             self.collector.reset()
-        if self.updates is not None:
-            self.updates.policy.refresh()  # act with the restored weights, not the fresh ones
+        self.updates = UpdateThread(self.agent) if t.overlap_updates else InlineUpdates(self.agent)  # post-restore
         save_yaml(cfg, self.run_dir / "config.yaml")
         self.run_log = RunLog(self.run_dir, self.log, purge_step)
         self.run_log.start_rates_at(self.c.step, self.agent.total_it)
@@ -146,7 +144,7 @@ class Trainer:
         return path
 
     def _behaviour_actions(self, shape: tuple[int, ...]) -> np.ndarray:
-        policy = self.agent if self.updates is None else self.updates.policy  # a snapshot no update writes to
+        policy = self.updates.policy  # with overlapped updates, a snapshot no update writes to
         return schedule.exploration_actions(self.rng, self.c.step, self.cfg.agent, self.cfg.training,
                                             lambda: policy.act(self.obs["image"], self.obs["vector"]), shape)
 
@@ -177,20 +175,11 @@ class Trainer:
         t0 = clock.add("act", t0)
         self.collector.send(actions)
         t0 = clock.add("env", t0)
-        # Env processes (num_envs > 1) step while this process runs the updates owed for the step: those
-        # sample the transitions stored up to the previous step. On a GPU a third of the trainer's time was
-        # spent waiting for the envs' step (py-spy, docs/BENCHMARKS.md section 12b).
-        stopped = False
+        # Env processes (num_envs > 1) step while this process runs the updates owed for the step, on the
+        # transitions stored up to the previous step (on a GPU a third of the time was the wait: BENCHMARKS 12b).
         due = schedule.updates_due(prev, self.c.step, t) if len(self.buffer) >= t.batch_size else 0
-        if self.updates is not None:
-            stopped = not self._settle() if due else False  # the last launch's updates, guard-checked
-            if due and not stopped:
-                self.updates.launch(lambda: self.buffer.sample(t.batch_size, self.device, reuse=due == 1), due)
-        else:
-            for _ in range(due):
-                if not self._update():
-                    stopped = True
-                    break
+        stopped = bool(due) and not self.updates.run(
+            lambda reuse: self.buffer.sample(t.batch_size, self.device, reuse=reuse), due, self._checked)
         t0 = clock.add("update", t0)
         for end in self.collector.receive():
             self.run_log.episode(end)
@@ -203,12 +192,10 @@ class Trainer:
         if self.every_log(prev, self.c.step):
             self._log_point()
         t0 = clock.add("log", t0)
+        # An evaluation and a checkpoint read the agent: updates in flight land first (a stop skips both, as above).
         if self.every_eval(prev, self.c.step) or self.every_checkpoint(prev, self.c.step):
-            # Both read the agent: the updates in flight land first (a guard stop skips them, as above).
-            if not self._settle():
-                self._log_point()
-                clock.add("update", t0)
-                return
+            if not self.updates.settle(self._checked):
+                return self._log_point()
             t0 = clock.add("update", t0)
         if self.evaluator is not None:
             if self.every_eval(prev, self.c.step):
@@ -227,19 +214,6 @@ class Trainer:
             return False
         self._ablated_at = self.c.step
         return True
-
-    def _settle(self) -> bool:
-        """With overlapped updates: wait for those in flight and guard-check each; False when the guard asks
-        to stop. Without: nothing is in flight."""
-        if self.updates is None or not self.updates.in_flight:
-            return True
-        return all(self._checked(telemetry) for telemetry in self.updates.join())
-
-    def _update(self) -> bool:
-        """One agent update and its guard check; False when the guard asks to stop."""
-        # reuse: the batch is consumed by this update before the next sample overwrites its host arrays.
-        return self._checked(self.agent.update(self.buffer.sample(self.cfg.training.batch_size, self.device,
-                                                                  reuse=True)))
 
     def _checked(self, telemetry: dict[str, float]) -> bool:
         """Record one update's telemetry and run the guard on it; False when the guard asks to stop."""
@@ -272,7 +246,7 @@ class Trainer:
                     if self.every_log(prev, self.c.step):
                         alerts = self.guard.summary() if self.guard is not None else ""
                         progress.update(task, completed=self.c.step, info=self.run_log.progress_info(self.c, alerts))
-                self._settle()  # the last updates land before the final checkpoint
+                self.updates.settle(self._checked)  # the last updates land before the final checkpoint
             self.clock.last_step()
             if self._guard_stopped():
                 guard_stop = self.last_good.guard_stop(self.guard)

@@ -1,4 +1,5 @@
-"""The agent's updates on a second thread, overlapped with the env steps that follow (``training.overlap_updates``).
+"""How the trainer runs the updates a step owes: at once (:class:`InlineUpdates`, the default) or on a second
+thread, overlapped with the env steps that follow (:class:`UpdateThread`, ``training.overlap_updates``).
 
 On a CPU the simulator steps on one core while an update wants every core; run one after the other, each waits
 for the other. With this, the updates a step owes are launched on a worker thread and the trainer goes on to
@@ -28,6 +29,28 @@ from collections.abc import Callable
 from td3drive.agent.replay import Batch
 from td3drive.agent.td3 import TD3, PolicySnapshot
 
+# sample(reuse) -> a batch; reuse: into the same host arrays as the last one (which must then be consumed).
+Sample = Callable[[bool], Batch]
+# check(telemetry) -> False when the guard asks to stop.
+Check = Callable[[dict[str, float]], bool]
+
+
+class InlineUpdates:
+    """The updates run at once, one after the other, acting with the agent itself."""
+
+    in_flight = False
+
+    def __init__(self, agent: TD3):
+        self.agent = self.policy = agent
+
+    def run(self, sample: Sample, n: int, check: Check) -> bool:
+        """``n`` updates now, each guard-checked; False at the first one the guard stops on."""
+        # reuse: each batch is consumed by its update before the next sample overwrites its host arrays.
+        return all(check(self.agent.update(sample(True))) for _ in range(n))
+
+    def settle(self, check: Check) -> bool:
+        return True  # nothing is ever in flight
+
 
 class UpdateThread:
     """Runs ``agent.update`` on a list of batches on a worker thread; :meth:`join` waits and refreshes the
@@ -43,6 +66,17 @@ class UpdateThread:
     @property
     def in_flight(self) -> bool:
         return self._thread is not None
+
+    def run(self, sample: Sample, n: int, check: Check) -> bool:
+        """Land the last launch (guard-checked) and, unless the guard stopped on it, launch ``n`` updates."""
+        if not self.settle(check):
+            return False
+        self.launch(lambda: sample(n == 1), n)  # one batch may reuse the host arrays; several may not
+        return True
+
+    def settle(self, check: Check) -> bool:
+        """Wait for the updates in flight and guard-check each in order; False when the guard stops on one."""
+        return all(check(telemetry) for telemetry in self.join())
 
     def launch(self, sample: Callable[[], Batch], n: int) -> None:
         """Sample ``n`` batches now (on this thread) and run their updates on the worker."""
