@@ -21,6 +21,7 @@ import numpy as np
 
 from td3drive.config import build_config
 from td3drive.envs import make_env
+from td3drive.envs.geometry import wrap_angle
 
 IDM = {"a_max": 3.0, "b": 5.0, "time_gap_s": 1.5, "min_gap_m": 10.0, "desired_mps": 20.0}
 
@@ -29,7 +30,7 @@ def lane_steer(v) -> float:
     """Steer towards the lane centre: [-1, 1], + = right (the contract's sign)."""
     lane = v.road.network.get_lane(v.lane_index)
     s, r = lane.local_coordinates(v.position)
-    error = (lane.heading_at(s) - v.heading + np.pi) % (2 * np.pi) - np.pi
+    error = wrap_angle(lane.heading_at(s) - v.heading)
     return float(np.clip(0.4 * r - 3.0 * error, -1.0, 1.0))
 
 

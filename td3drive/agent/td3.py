@@ -93,15 +93,20 @@ class TD3:
             critic_features = self._encode(self.critic.encoder, image, vector)
         return critic_features.detach()
 
-    @torch.inference_mode()
     def act(self, image: np.ndarray, vector: np.ndarray) -> np.ndarray:
         """Deterministic action(s). ``image`` uint8 ``[4,84,84]`` or ``[N,4,84,84]`` -> ``[2]`` or ``[N,2]``."""
+        return self.act_with(self.actor, self.actor.encoder if self.separate else self.critic.encoder, image, vector)
+
+    @torch.inference_mode()
+    def act_with(self, actor: Actor, encoder: Encoder, image: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        """:meth:`act` with these modules (this agent's, or a :class:`PolicySnapshot`'s copies of them):
+        ``actor(encoder(image, vector))``, as the update's actor step computes it."""
         single = image.ndim == 3
         img = torch.as_tensor(image, device=self.device)
         vec = torch.as_tensor(vector, device=self.device, dtype=torch.float32)
         if single:
             img, vec = img.unsqueeze(0), vec.unsqueeze(0)
-        action = self.actor(self._actor_features(img, vec)).cpu().numpy()
+        action = actor(self._encode(encoder, img, vec)).cpu().numpy()
         return action[0] if single else action
 
     def _clip(self, groups: dict[str, list[torch.nn.Parameter]], out: dict[str, torch.Tensor]) -> list[torch.Tensor]:
@@ -239,32 +244,19 @@ class PolicySnapshot:
     def __init__(self, agent: TD3):
         self.agent = agent
         self.actor = copy.deepcopy(agent.actor).requires_grad_(False)
-        self.encoder = None if agent.separate else copy.deepcopy(agent.critic.encoder).requires_grad_(False)
-
-    def _pairs(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        mine, theirs = [self.actor], [self.agent.actor]
-        if self.encoder is not None:
-            mine.append(self.encoder)
-            theirs.append(self.agent.critic.encoder)
-        state = [t for m in mine for t in (*m.parameters(), *m.buffers())]
-        source = [t for m in theirs for t in (*m.parameters(), *m.buffers())]
-        return state, source
+        critic_encoder = None if agent.separate else copy.deepcopy(agent.critic.encoder).requires_grad_(False)
+        self.encoder = self.actor.encoder if agent.separate else critic_encoder
+        # The tensors to copy, paired once: optimizers and load_state_dict change the agent's in place.
+        theirs = [agent.actor] + ([] if agent.separate else [agent.critic.encoder])
+        mine = [self.actor] + ([] if agent.separate else [critic_encoder])
+        self._state = [t for m in mine for t in (*m.parameters(), *m.buffers())]
+        self._source = [t for m in theirs for t in (*m.parameters(), *m.buffers())]
 
     @torch.no_grad()
     def refresh(self) -> None:
         """Copy the agent's current acting weights (one fused copy over all tensors)."""
-        state, source = self._pairs()
-        torch._foreach_copy_(state, source)
+        torch._foreach_copy_(self._state, self._source)
 
-    @torch.inference_mode()
     def act(self, image: np.ndarray, vector: np.ndarray) -> np.ndarray:
         """As :meth:`TD3.act`, with the snapshot's weights."""
-        single = image.ndim == 3
-        a = self.agent
-        img = torch.as_tensor(image, device=a.device)
-        vec = torch.as_tensor(vector, device=a.device, dtype=torch.float32)
-        if single:
-            img, vec = img.unsqueeze(0), vec.unsqueeze(0)
-        encoder = self.actor.encoder if a.separate else self.encoder
-        action = self.actor(a._encode(encoder, img, vec)).cpu().numpy()
-        return action[0] if single else action
+        return self.agent.act_with(self.actor, self.encoder, image, vector)

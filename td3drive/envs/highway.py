@@ -85,6 +85,7 @@ TRAFFIC = {
     2: {"vehicles_count": 50, "vehicles_density": 1.5},  # heavy
 }
 SCENARIOS = {"highway": tuple(TRAFFIC), "racetrack": (0,)}
+TRAFFIC_SPREAD_MPS = 1.5  # env.traffic_speed_spread_mps's default: highway-env's own 21-24 m/s are 22.5 +- 1.5
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,8 @@ class HighwayOptions:
         "highway only: the other vehicles' mean speed, each drawn within env.traffic_speed_spread_mps of it (m/s; "
         "null: highway-env's 21-24, faster than env.target_speed, so a blind ego never meets them)")
     traffic_speed_spread_mps: float = leaf(
-        1.5, non_negative(), "highway only, with env.traffic_speed_mps: half-width of the uniform speed draw (m/s)")
+        TRAFFIC_SPREAD_MPS, non_negative(),
+        "highway only, with env.traffic_speed_mps: half-width of the uniform speed draw (m/s)")
     time_penalty: float = leaf(0.0, non_negative(), "reward subtracted per agent step: without it the route's "
                                "return is the same at any speed (the progress and speed terms are per step)")
 
@@ -164,7 +166,7 @@ class HighwayEgo(gym.Wrapper):
     """A highway-env env with the contract's action order, the ego vector and the driving reward."""
 
     def __init__(self, env: gym.Env, weights: dict[str, float], route_length_m: float, policy_frequency: int,
-                 traffic_speed_mps: float | None = None, traffic_spread_mps: float = 1.5):
+                 traffic_speed_mps: float | None = None, traffic_spread_mps: float = TRAFFIC_SPREAD_MPS):
         super().__init__(env)
         self.traffic_speed_mps, self.traffic_spread_mps = traffic_speed_mps, traffic_spread_mps
         self.weights = weights
@@ -259,7 +261,7 @@ def highway_config(road: str, scenario: int, policy_frequency: int, max_steer_de
 def make_highway(
     road: str, scenario: int, max_episode_frames: int, blank_frame_steps: int, weights: dict[str, float],
     policy_frequency: int = 5, route_length_m: float = 1000.0, steer_deg: float | None = None,
-    traffic_speed_mps: float | None = None, traffic_spread_mps: float = 1.5,
+    traffic_speed_mps: float | None = None, traffic_spread_mps: float = TRAFFIC_SPREAD_MPS,
 ) -> gym.Env:
     """``road`` is ``highway`` or ``racetrack``; the result meets the contract of docs/ARCHITECTURE.md."""
     try:
