@@ -10,6 +10,13 @@ the car ahead in its lane with the Intelligent Driver Model (desired 20 m/s, tim
 10 m), i.e. uses what only the camera shows. If the best blind speed earns about what ``seeing`` earns,
 a policy has no reason to look. Episodes on the seeds 1000, 1001, ... (the evaluation's are separate);
 return as the env pays it (``env.*`` overrides via ``--set``), route completion and crashes.
+
+TD3 does not maximise that return but the discounted one, ``sum_t gamma^t r_t``: ``--gammas`` adds it from each
+episode's first step (the objective at the start state) for each discount, and ``--collision-penalties`` for
+each crash penalty (the same episodes, the collision term of ``info["reward_terms"]`` rescaled, as if
+``env.collision_penalty`` had been that value: no driver's actions depend on it). If a blind driver that
+crashes outscores the crawl that does not under the discount an agent uses, the agent has no reason to slow
+down either.
 """
 
 from __future__ import annotations
@@ -51,15 +58,25 @@ def seeing(v) -> float:
     return float(np.clip(acc / 5.0, -1.0, 1.0))
 
 
-def episode(env, seed: int, throttle) -> tuple[float, float, bool]:
+def episode(env, seed: int, throttle) -> tuple[np.ndarray, np.ndarray, float, bool]:
+    """One episode: per-step rewards and their collision terms, route completion (%) and whether it crashed."""
     env.reset(seed=seed)
-    ret, dist, crash, done = 0.0, 0.0, False, False
+    rewards, collision, dist, crash, done = [], [], 0.0, False, False
     while not done:
         v = env.unwrapped.vehicle
         _, r, terminated, truncated, info = env.step(np.array([lane_steer(v), throttle(v)], np.float32))
-        ret, dist, crash = ret + r, dist + info["distance_m"], crash or info["collision"]
+        rewards.append(r)
+        collision.append(info["reward_terms"]["collision"])
+        dist, crash = dist + info["distance_m"], crash or info["collision"]
         done = terminated or truncated
-    return ret, dist / info["route_length_m"] * 100.0, crash
+    return np.array(rewards), np.array(collision), dist / info["route_length_m"] * 100.0, crash
+
+
+def discounted(rewards: np.ndarray, collision: np.ndarray, gamma: float, penalty: float, configured: float) -> float:
+    """``sum_t gamma^t r_t`` with the collision term rescaled from ``configured`` to ``penalty``."""
+    scale = penalty / configured if configured > 0 else 0.0
+    r = rewards - collision + collision * scale
+    return float(np.sum(r * gamma ** np.arange(len(r))))
 
 
 def main() -> None:
@@ -68,16 +85,28 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=6)
     p.add_argument("--speeds", default="20,15,12,10,8", help="the blind drivers' speeds (m/s)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="env overrides")
+    p.add_argument("--gammas", default="0.99", help="discounts of the discounted-return columns ('' for none)")
+    p.add_argument("--collision-penalties", default="", help="crash penalties of those columns (default: the env's)")
     a = p.parse_args()
     os.environ.pop("SDL_VIDEODRIVER", None)  # highway-env draws nothing under the dummy driver
-    env = make_env(build_config(sets=["env.name=highway", f"env.scenario={a.scenario}", *a.set]))
+    cfg = build_config(sets=["env.name=highway", f"env.scenario={a.scenario}", *a.set])
+    env = make_env(cfg)
+    configured = cfg.env.collision_penalty
+    gammas = [float(g) for g in a.gammas.split(",") if g]
+    penalties = [float(c) for c in a.collision_penalties.split(",") if c] or [configured]
+    columns = [(g, c) for c in penalties for g in gammas]
     drivers = {f"blind {s} m/s": blind(float(s)) for s in a.speeds.split(",")}
     drivers["seeing (IDM behind the car ahead)"] = seeing
     print(f"scenario {a.scenario}, {a.episodes} episodes, {' '.join(a.set) or 'default env'}\n")
-    print("| driver | return | route % | crashes |\n|---|---|---|---|")
+    heads = "".join(f" discounted, gamma {g}, crash -{c:g} |" for g, c in columns)
+    print(f"| driver | return | route % | crashes |{heads}\n|---|---|---|---|{'---|' * len(columns)}")
     for name, throttle in drivers.items():
-        r, route, crash = map(np.array, zip(*(episode(env, 1000 + i, throttle) for i in range(a.episodes))))
-        print(f"| {name} | {r.mean():.1f} ± {r.std():.1f} | {route.mean():.1f} | {int(crash.sum())} / {a.episodes} |")
+        runs = [episode(env, 1000 + i, throttle) for i in range(a.episodes)]
+        r = np.array([x[0].sum() for x in runs])
+        route, crash = np.array([x[2] for x in runs]), sum(x[3] for x in runs)
+        cells = "".join(
+            f" {np.mean([discounted(x[0], x[1], g, c, configured) for x in runs]):.1f} |" for g, c in columns)
+        print(f"| {name} | {r.mean():.1f} ± {r.std():.1f} | {route.mean():.1f} | {crash} / {a.episodes} |{cells}")
 
 
 if __name__ == "__main__":

@@ -154,6 +154,30 @@ def test_early_termination_collapse():
     assert ("early_termination_collapse", WARNING) not in ids(s)[0]
 
 
+def test_ending_pays_when_most_episodes_leave_the_road_and_q_is_negative():
+    # The shape of docs/BENCHMARKS.md 18c's run: random actions mostly crashed; after learning starts the
+    # agent leaves the road in nearly every episode and Q sits near -offroad_penalty.
+    s = base()
+    steps = np.arange(1, 41) * 250
+    leaves = np.r_[np.zeros(4), np.where(np.arange(36) % 10 == 0, 0.0, -10.0)]  # 32 of 36 later episodes
+    s[tags.env_reward("offroad")] = S(leaves, steps)
+    s[tags.env_reward("collision")] = S(np.r_[np.full(4, -50.0), np.zeros(36)], steps)
+    s[tags.Q1] = S(np.full(30, -9.0), np.arange(30) * 350)
+    found, findings = ids(s)
+    assert ("ending_pays", WARNING) in found
+    f = next(f for f in findings if f.id == "ending_pays")
+    assert f.evidence["term"] == "offroad" and f.evidence["recent_episodes"] == 7
+    assert f.evidence["recent_share"] == pytest.approx(6 / 7, abs=1e-3)  # the last 7 of 36: one lands on 0
+    assert f.evidence["exploration_share"] == 0.0 and f.evidence["recent_mean_q"] == -9.0
+    # The same terminations with Q above zero: crashes the agent did not choose (it expects to gain by driving).
+    s[tags.Q1] = S(np.full(30, 25.0), np.arange(30) * 350)
+    assert ("ending_pays", WARNING) not in ids(s)[0]
+    # Negative Q, but most episodes do not end off the road: no finding.
+    s[tags.Q1] = S(np.full(30, -9.0), np.arange(30) * 350)
+    s[tags.env_reward("offroad")] = S(np.r_[np.zeros(4), np.where(np.arange(36) % 2 == 0, 0.0, -10.0)], steps)
+    assert ("ending_pays", WARNING) not in ids(s)[0]
+
+
 def test_missing_metrics_are_not_measured_not_passed():
     s = {tags.EPISODE_REWARD: S(np.linspace(0, 1, 10))}
     findings, criteria = evaluate_rules(s, TH)

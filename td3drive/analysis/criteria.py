@@ -53,6 +53,7 @@ class Thresholds:
     # losses and episodes
     loss_growth: float = 10.0  # critic loss / TD error, last fifth vs first fifth
     early_termination_ratio: float = 0.5  # recent episodes shorter than this fraction of the exploration phase's
+    ending_share: float = 0.8  # this share of recent episodes ending in one penalised termination, with Q < 0
     learning_starts: float = 1000.0  # env steps of the exploration phase (read from config.yaml when present)
     q_late_growth: float = 3.0  # mean |Q| of the last fifth beyond this factor of the middle fifth's: not stable
     episode_length_min: float = 0.0  # mean length of the last fifth of episodes at least this (0: no bound)

@@ -28,7 +28,7 @@ from td3drive.analysis.rules.base import (
     row,
 )
 from td3drive.analysis.rules.driving import rule_driving
-from td3drive.analysis.rules.episodes import rule_episode_range, rule_episodes
+from td3drive.analysis.rules.episodes import rule_ending_pays, rule_episode_range, rule_episodes
 from td3drive.analysis.rules.gradients import rule_clipping, rule_dead_network, rule_gradient_explosion, rule_non_finite
 from td3drive.analysis.rules.inputs import rule_camera_use
 from td3drive.analysis.rules.learning import rule_learning
@@ -49,8 +49,8 @@ __all__ = ["CRITICAL", "INFO", "RULES", "WARNING", "Criterion", "Finding", "Outc
 # one line here.
 RULES: tuple[Callable[[RunData], Outcome], ...] = (
     rule_non_finite, rule_gradient_explosion, rule_dead_network, rule_clipping, rule_actor_divergence,
-    rule_critic_exploitation, rule_q_values, rule_q_stable, rule_episodes, rule_growing_losses, rule_missing,
-    rule_alerts, rule_learning, rule_camera_use, rule_episode_range, rule_driving,
+    rule_critic_exploitation, rule_q_values, rule_q_stable, rule_episodes, rule_ending_pays, rule_growing_losses,
+    rule_missing, rule_alerts, rule_learning, rule_camera_use, rule_episode_range, rule_driving,
 )
 
 

@@ -1,5 +1,5 @@
-"""Rules on episodes: early-termination collapse, the return and length trends, and a stage's bound on
-the episode length."""
+"""Rules on episodes: early-termination collapse, episodes ended on purpose, the return and length trends,
+and a stage's bound on the episode length."""
 
 from __future__ import annotations
 
@@ -89,3 +89,50 @@ def recent_episode_length(series: dict[str, Series]) -> float | None:
     if not len(v):
         return None
     return float(v[-max(1, len(v) // 5) :].mean())
+
+
+# Reward terms whose non-zero episode sum means the episode ended with them (highway and racetrack: both
+# terminate). CARLA's "safety" term also holds lane invasions, which do not end an episode.
+TERMINAL_TERMS = ("collision", "offroad")
+
+
+def rule_ending_pays(d: RunData) -> Outcome:
+    """A warning when most recent episodes end in one penalised termination while the critic values the states
+    it is trained on below zero: ending the episode then costs the agent less than driving on, and it learns to
+    leave (docs/BENCHMARKS.md 18c: a crash penalty raised to 50 with leaving the road at 10; the agent left the
+    road within 5 steps of every evaluation episode). Needs the ``env/reward_<term>`` episode sums and Q1."""
+    th = d.th
+    if tags.Q1 not in d.series:
+        return Outcome()
+    q_steps, q = _finite(d.series[tags.Q1])
+    findings = []
+    for term in TERMINAL_TERMS:
+        tag = tags.env_reward(term)
+        if tag not in d.series:
+            continue
+        steps, v = _finite(d.series[tag])
+        after = steps > th.learning_starts
+        if after.sum() < th.min_points:
+            continue
+        recent_steps, recent = steps[after][-_window(int(after.sum())):], v[after][-_window(int(after.sum())):]
+        share = float(np.mean(recent != 0))
+        q_recent = q[q_steps >= recent_steps[0]]
+        if share < th.ending_share or not len(q_recent) or q_recent.mean() >= 0:
+            continue
+        explore = v[~after]
+        findings.append(Finding(
+            "ending_pays", WARNING,
+            f"{share:.0%} of recent episodes end with '{term}' while the critic values its states at "
+            f"{q_recent.mean():.3g}: ending the episode may pay better than driving on",
+            {"term": term, "recent_episodes": len(recent), "recent_share": _r(share),
+             "exploration_share": _r(float(np.mean(explore != 0))) if len(explore) else None,
+             "recent_mean_q": _r(float(q_recent.mean())), "recent_mean_penalty": _r(float(recent.mean())),
+             "threshold": th.ending_share},
+            "With Q below zero the agent expects to lose by driving on, so a termination that costs less than that "
+            "is its best action, and it takes it on purpose (reward hacking, not a crash it could not avoid). "
+            "Check this termination's penalty against the others (a cheaper way out is the one taken) and against "
+            "the per-step reward early in training (a time penalty makes every slow step negative); raise it to "
+            "at least the largest penalty, or make driving on worth more than ending.",
+            [int(recent_steps[-1])], tag,
+        ))
+    return Outcome(findings)
